@@ -1,0 +1,220 @@
+"""The agent: heartbeat, claim by long-poll, run, and deliver, until told to stop."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass, field
+
+import calchub
+from calchub.agent import probe, runner
+from calchub.agent.delivery import Delivery, _first
+from calchub.agent.executors import load
+from calchub.agent.executors.base import Executor, Job, Running
+from calchub.agent.settings import AgentSettings
+from calchub.agent.spool import Spool
+from calchub.client.agent import AgentClient
+from calchub.client.errors import ApiError, ServerUnreachable
+from calchub.contracts.agents import Assignment, ClaimRequest, Heartbeat, Held
+from calchub.domain.states import State
+
+log = logging.getLogger("calchub.agent")
+STOP_GRACE = 10.0
+
+
+@dataclass
+class Slot:
+    job: Job
+    task: asyncio.Task[None]
+    running: Running | None = None
+    kill_reason: str | None = None
+
+
+@dataclass
+class Agent:
+    settings: AgentSettings
+    client: AgentClient | None = None
+    executor: Executor | None = None
+    slots: dict[tuple[int, int], Slot] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.client = self.client or AgentClient(self.settings.url, self.settings.key)
+        self.executor = self.executor or load(self.settings.executor)
+        self.delivery = Delivery(self.client, Spool(self.settings.spool), self.settings.name)
+        self.capacity = asyncio.Event()
+        self.heartbeat_seconds = 5.0
+
+    # -- what the agent holds -------------------------------------------------
+
+    def used_cores(self) -> int:
+        return sum(s.job.cores for s in self.slots.values())
+
+    def held(self) -> list[Held]:
+        mine = [Held(id=i, attempt=a) for i, a in self.slots]
+        return mine + [h for h in self.delivery.held() if (h.id, h.attempt) not in self.slots]
+
+    # -- the loops -------------------------------------------------------------
+
+    async def run(self, stop: asyncio.Event) -> None:
+        assert self.client is not None
+        log.info(
+            "agent %s up: %s cores, root %s",
+            self.settings.name,
+            self.settings.cores,
+            self.settings.root,
+            extra={"action": "agent.start"},
+        )
+        delivery_stop = asyncio.Event()
+        tasks = [
+            asyncio.create_task(self.delivery.run(delivery_stop)),
+            asyncio.create_task(self._heartbeats(stop)),
+            asyncio.create_task(self._claims(stop)),
+        ]
+        await stop.wait()
+        await self._shut_down(tasks[1:])
+        delivery_stop.set()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(tasks[0], STOP_GRACE)
+        await self.client.close()
+
+    async def _shut_down(self, loops: list[asyncio.Task[None]]) -> None:
+        for task in loops:
+            task.cancel()
+        await asyncio.gather(*loops, return_exceptions=True)
+        for slot in list(self.slots.values()):
+            await self._kill(slot, "stopping")
+        await asyncio.gather(*(s.task for s in list(self.slots.values())), return_exceptions=True)
+
+    async def _heartbeats(self, stop: asyncio.Event) -> None:
+        assert self.client is not None
+        while not stop.is_set():
+            try:
+                reply = await self.client.heartbeat(self._beat())
+                self.heartbeat_seconds = reply.heartbeat_seconds
+                await self._drop(reply.released, "released")
+            except (ServerUnreachable, ApiError) as error:
+                log.warning("heartbeat failed: %s", error, extra={"action": "agent.heartbeat.error"})
+            await _first(stop.wait(), timeout=self.heartbeat_seconds)
+
+    def _beat(self) -> Heartbeat:
+        return Heartbeat(
+            agent=self.settings.name,
+            version=calchub.__version__,
+            executor=self.settings.executor,
+            cores=self.settings.cores,
+            gpus=self.settings.gpus,
+            running=len(self.slots),
+            held=self.held(),
+            **probe.machine(self.settings.root),
+        )
+
+    async def _claims(self, stop: asyncio.Event) -> None:
+        backoff = 0.2
+        while not stop.is_set():
+            try:
+                await self._claim_once()
+                backoff = 0.2
+            except (ServerUnreachable, ApiError) as error:
+                log.warning("claim failed: %s", error, extra={"action": "agent.claim.error"})
+                await _first(stop.wait(), timeout=backoff)
+                backoff = min(backoff * 2, 5.0)
+
+    async def _claim_once(self) -> None:
+        assert self.client is not None
+        free = self.settings.cores + self.settings.prefetch - self.used_cores()
+        request = ClaimRequest(
+            agent=self.settings.name,
+            cores=max(free, 0),
+            gpus=self.settings.gpus,
+            max_count=100 if free > 0 else 0,
+            wait=self.settings.claim_wait,
+            held=self.held(),
+        )
+        self.capacity.clear()
+        call = asyncio.create_task(self.client.claim(request))
+        if request.max_count == 0:
+            # A claim that asks for nothing only listens for cancels: drop it when cores free up.
+            capacity = asyncio.create_task(self.capacity.wait())
+            await asyncio.wait({call, capacity}, return_when=asyncio.FIRST_COMPLETED)
+            capacity.cancel()
+            if not call.done():
+                call.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await call
+                return
+        reply = await call
+        await self._drop(reply.cancel, "cancelled")
+        for assignment in reply.calculations:
+            self._launch(assignment)
+
+    # -- one calculation -------------------------------------------------------
+
+    def _launch(self, assignment: Assignment) -> None:
+        job = runner.job_for(assignment, self.settings.root)
+        key = (job.calc_id, job.attempt)
+        if key in self.slots:
+            return
+        slot = Slot(job, asyncio.create_task(self._run(assignment, job)))
+        self.slots[key] = slot
+        slot.task.add_done_callback(lambda _: self._release(key))
+
+    def _release(self, key: tuple[int, int]) -> None:
+        self.slots.pop(key, None)
+        self.capacity.set()
+
+    async def _run(self, assignment: Assignment, job: Job) -> None:
+        assert self.client is not None and self.executor is not None
+        slot = self.slots[(job.calc_id, job.attempt)]
+        try:
+            for item in assignment.files:
+                await self.client.fetch_input(job.calc_id, job.attempt, item.path, job.workdir / item.path)
+            running = await runner.start(self.executor, job)
+        except (OSError, ValueError, ApiError, ServerUnreachable) as error:
+            self._finish(
+                assignment,
+                job,
+                runner.report(job, State.FAILED, message=f"could not start: {error}"),
+            )
+            return
+        slot.running = running
+        if slot.kill_reason:
+            await running.kill(slot.kill_reason)
+        self.delivery.put({"kind": "report", "report": runner.started(job, running, self.executor)})
+        ended = asyncio.Event()
+        shipper = asyncio.create_task(self._ship_while_running(job, running, ended))
+        outcome = await running.wait()
+        ended.set()
+        await shipper
+        self._finish(assignment, job, runner.finished(job, outcome))
+
+    def _finish(self, assignment: Assignment, job: Job, report: dict[str, object] | None) -> None:
+        self.delivery.put(
+            {
+                "kind": "finish",
+                "id": job.calc_id,
+                "attempt": job.attempt,
+                "workdir": str(job.workdir),
+                "outputs": assignment.outputs,
+                "report": report,
+            }
+        )
+
+    async def _ship_while_running(self, job: Job, running: Running, ended: asyncio.Event) -> None:
+        while await runner.wait_for_output(running, ended):
+            try:
+                await self.delivery.ship_logs(job.calc_id, job.attempt, job.workdir)
+            except (ServerUnreachable, ApiError) as error:
+                # What is not sent now goes with the final delivery.
+                log.debug("log shipping postponed: %s", error)
+
+    async def _drop(self, held: list[Held], reason: str) -> None:
+        for h in held:
+            slot = self.slots.get((h.id, h.attempt))
+            if slot is not None:
+                await self._kill(slot, reason)
+
+    async def _kill(self, slot: Slot, reason: str) -> None:
+        slot.kill_reason = slot.kill_reason or reason
+        if slot.running is not None:
+            await slot.running.kill(reason)

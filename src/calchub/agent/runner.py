@@ -1,0 +1,93 @@
+"""One attempt of one calculation on this agent: folder, start, watch, finish."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import calchub
+from calchub.agent.executors.base import Executor, Job, Outcome, Running
+from calchub.contracts.agents import Assignment, Report
+from calchub.domain.states import State
+
+log = logging.getLogger("calchub.agent")
+HOST = socket.gethostname()
+
+
+def workdir_for(root: Path, calc_id: int, attempt: int) -> Path:
+    return root / f"{calc_id}-{attempt}"
+
+
+def report(calc: Assignment | Job, state: State, **fields: Any) -> dict[str, Any]:
+    attempt = calc.attempt
+    calc_id = calc.id if isinstance(calc, Assignment) else calc.calc_id
+    body = Report(id=calc_id, attempt=attempt, state=state, at=datetime.now(UTC), **fields)
+    return body.model_dump(mode="json")
+
+
+def job_for(assignment: Assignment, root: Path) -> Job:
+    r = assignment.resources
+    return Job(
+        calc_id=assignment.id,
+        attempt=assignment.attempt,
+        command=assignment.command,
+        env=assignment.env,
+        workdir=workdir_for(root, assignment.id, assignment.attempt),
+        cores=r.cores,
+        gpus=r.gpus,
+        memory=r.memory,
+        walltime=float(r.walltime) if r.walltime else None,
+    )
+
+
+async def start(executor: Executor, job: Job) -> Running:
+    job.workdir.mkdir(parents=True, exist_ok=True)
+    return await executor.start(job)
+
+
+def started(job: Job, running: Running, executor: Executor) -> dict[str, Any]:
+    return report(
+        job,
+        State.RUNNING,
+        host=HOST,
+        workdir=str(job.workdir),
+        scheduler_id=running.scheduler_id,
+        executor=executor.name,
+        agent_version=calchub.__version__,
+    )
+
+
+def finished(job: Job, outcome: Outcome) -> dict[str, Any] | None:
+    """The final report for how the run ended; None when the server ended it (cancel)."""
+    if outcome.killed in {"cancelled", "released"}:
+        return None
+    if outcome.killed == "stopping":
+        return report(
+            job,
+            State.LOST,
+            message="the agent was stopped during the run",
+            exit_code=outcome.exit_code,
+        )
+    if outcome.killed == "walltime":
+        message = f"ran over its walltime of {job.walltime:g} s and was killed"
+        return report(job, State.FAILED, message=message, exit_code=outcome.exit_code)
+    code = outcome.exit_code
+    if code == 0:
+        return report(job, State.COMPLETED, exit_code=0)
+    reason = f"killed by signal {-code}" if code is not None and code < 0 else f"exited with code {code}"
+    return report(job, State.FAILED, message=reason, exit_code=code)
+
+
+async def wait_for_output(running: Running, finished: asyncio.Event) -> bool:
+    """True when the run wrote more output, False when it has ended."""
+    waiter = asyncio.create_task(running.output.wait())
+    ender = asyncio.create_task(finished.wait())
+    await asyncio.wait({waiter, ender}, return_when=asyncio.FIRST_COMPLETED)
+    waiter.cancel()
+    ender.cancel()
+    running.output.clear()
+    return not finished.is_set()

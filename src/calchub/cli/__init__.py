@@ -1,0 +1,1 @@
+"""The ``calchub`` command: one module per command group, speaking only through the client."""

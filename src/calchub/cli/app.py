@@ -1,0 +1,24 @@
+"""The ``calchub`` command line."""
+
+from __future__ import annotations
+
+import typer
+
+from calchub.cli import auth, calcs, clusters, run
+
+app = typer.Typer(
+    name="calchub",
+    help="calchub: submit, watch, cancel and collect calculations.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+calcs.register(app)
+run.register(app)
+auth.register(app)
+app.add_typer(clusters.app, name="cluster")
+app.add_typer(auth.tokens, name="token")
+
+
+def main() -> None:
+    app()

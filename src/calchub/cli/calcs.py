@@ -1,0 +1,235 @@
+"""submit, ls, show, logs, wait, cancel, rm, download."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from calchub.cli.output import (
+    connect,
+    console,
+    emit_json,
+    fail,
+    friendly_errors,
+    state,
+    table,
+    when,
+)
+
+if TYPE_CHECKING:
+    from calchub.client import Calculation
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="print JSON instead of a table")]
+
+
+def register(app: typer.Typer) -> None:
+    for command in (submit, ls, show, logs, wait, cancel, rm, download):
+        app.command(context_settings={"allow_interspersed_args": False} if command is submit else None)(
+            command
+        )
+
+
+def submit(
+    command: Annotated[list[str], typer.Argument(help="the command and its arguments, after --")],
+    name: Annotated[str | None, typer.Option(help="a name to find it by")] = None,
+    cluster: Annotated[str, typer.Option(help="where it runs")] = "local",
+    cores: Annotated[int, typer.Option(min=1)] = 1,
+    gpus: Annotated[int, typer.Option(min=0)] = 0,
+    memory: Annotated[str | None, typer.Option(help="e.g. 512M or 4G")] = None,
+    walltime: Annotated[str | None, typer.Option(help="seconds or [D-][HH:]MM:SS")] = None,
+    priority: Annotated[int, typer.Option(help="higher runs first")] = 0,
+    output: Annotated[list[str] | None, typer.Option("--output", "-o", help="glob of files to keep")] = None,
+    file: Annotated[list[str] | None, typer.Option("--file", "-f", help="LOCAL[:DEST] input file")] = None,
+    env: Annotated[list[str] | None, typer.Option("--env", "-e", help="KEY=VALUE")] = None,
+    max_attempts: Annotated[int, typer.Option(min=1, help="attempts if a run is lost")] = 2,
+    json: JsonOpt = False,
+) -> None:
+    """Submit a plain command: `calchub submit --cores 2 -- python run.py`."""
+    fields: dict[str, Any] = {
+        "name": name or Path(command[0]).name,
+        "cluster": cluster,
+        "priority": priority,
+        "outputs": output or [],
+        "env": _pairs(env or []),
+        "max_attempts": max_attempts,
+        "resources": {"cores": cores, "gpus": gpus, "memory": memory, "walltime": walltime},
+    }
+    files = {dest: Path(local) for local, dest in (_file(f) for f in file or [])}
+    with friendly_errors():
+        calc = connect().submit(command, files=files, **fields)
+    if json:
+        emit_json(calc)
+    else:
+        console.print(f"submitted calculation [bold]{calc.id}[/bold] ({calc.name}) to {calc.cluster}")
+
+
+def _pairs(items: list[str]) -> dict[str, str]:
+    found = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep:
+            fail(f"--env {item!r} must look like KEY=VALUE")
+        found[key] = value
+    return found
+
+
+def _file(spec: str) -> tuple[str, str]:
+    local, _, dest = spec.partition(":")
+    if not Path(local).is_file():
+        fail(f"--file {local!r}: no such file")
+    return local, dest or Path(local).name
+
+
+def ls(
+    state_: Annotated[list[str] | None, typer.Option("--state", help="only these states")] = None,
+    cluster: str | None = None,
+    owner: str | None = None,
+    name: Annotated[str | None, typer.Option(help="exact, or a pattern with *")] = None,
+    sort: Annotated[str, typer.Option(help="id, created, priority, name; - for descending")] = "-id",
+    limit: Annotated[int, typer.Option(min=1)] = 50,
+    json: JsonOpt = False,
+) -> None:
+    """List calculations, newest first."""
+    with friendly_errors():
+        found = connect().list(state=state_, cluster=cluster, owner=owner, name=name, sort=sort, limit=limit)
+    if json:
+        emit_json(found)
+        return
+    rows = [(c.id, c.name, state(c.state), c.cluster, c.owner, c.attempt, when(c.created_at)) for c in found]
+    table(None, ["id", "name", "state", "cluster", "owner", "attempt", "created"], rows)
+
+
+def show(calc_id: int, json: JsonOpt = False) -> None:
+    """One calculation: what ran, where, with what, and its timeline."""
+    with friendly_errors():
+        client = connect()
+        calc, events = client.get(calc_id), client.events(calc_id)
+    if json:
+        emit_json({**calc.model_dump(mode="json"), "events": [e.model_dump(mode="json") for e in events]})
+        return
+    _describe(calc)
+    rows = [(when(e.at), e.attempt, state(e.to_state), e.actor, e.message or "") for e in events]
+    table("timeline", ["at", "attempt", "state", "by", "message"], rows)
+
+
+def _describe(calc: Calculation) -> None:
+    p = calc.provenance
+    lines = [
+        f"[bold]{calc.id}[/bold] {calc.name}  {state(calc.state)}  "
+        f"(attempt {calc.attempt}/{calc.max_attempts})",
+        f"command   {' '.join(calc.command)}",
+        f"owner     {calc.owner}   cluster {calc.cluster}   priority {calc.priority}",
+        f"resources {calc.resources.cores} cores, {calc.resources.gpus} GPUs, "
+        f"memory {calc.resources.memory or '-'}, walltime {calc.resources.walltime or '-'} s",
+        f"host      {p.host or '-'}   workdir {p.workdir or '-'}   pid/job {p.scheduler_id or '-'}",
+        f"versions  calchub {p.calchub_version or '-'}, agent {p.agent_version or '-'}",
+        f"exit      {calc.exit_code if calc.exit_code is not None else '-'}   {calc.message or ''}",
+    ]
+    for line in lines:
+        console.print(line, highlight=False)
+    for f in calc.files:
+        console.print(f"{f.kind:6}    {f.path}  {f.size} B  sha256 {f.sha256}", highlight=False)
+
+
+def logs(
+    calc_id: int,
+    follow: Annotated[bool, typer.Option("--follow", "-f", help="stream until the run ends")] = False,
+    stderr: Annotated[bool, typer.Option("--stderr", help="standard error instead of output")] = False,
+    attempt: Annotated[int | None, typer.Option(help="an earlier attempt")] = None,
+) -> None:
+    """Print a calculation's output (stdout, or --stderr)."""
+    stream = "stderr" if stderr else "stdout"
+    with friendly_errors():
+        client = connect()
+        if follow:
+            for text in client.follow(calc_id, stream):
+                typer.echo(text, nl=False)
+        else:
+            typer.echo(client.logs(calc_id, stream, attempt), nl=False)
+
+
+def wait(
+    ids: Annotated[list[int], typer.Argument(help="calculation ids")],
+    timeout: Annotated[float | None, typer.Option(help="give up after this many seconds")] = None,
+    json: JsonOpt = False,
+) -> None:
+    """Wait until the calculations finish; exit 0 only if all completed."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    from calchub.client import WaitTimeout
+
+    columns = (
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    )
+    with friendly_errors(), Progress(*columns, console=console, transient=True, disable=json) as bar:
+        task = bar.add_task("waiting", total=len(ids))
+        try:
+            done = connect().wait_all(
+                ids, timeout, lambda n, total: bar.update(task, completed=n, total=total)
+            )
+        except WaitTimeout as error:
+            fail(f"{error}: {', '.join(map(str, error.pending))}", code=2)
+    if json:
+        emit_json(done)
+    else:
+        table(
+            None,
+            ["id", "name", "state", "exit", "message"],
+            [(c.id, c.name, state(c.state), c.exit_code, c.message or "") for c in done],
+        )
+    if any(c.state != "completed" for c in done):
+        raise typer.Exit(1)
+
+
+def cancel(
+    ids: Annotated[list[int], typer.Argument()], reason: str | None = None, json: JsonOpt = False
+) -> None:
+    """Cancel calculations; running ones are killed with every process they started."""
+    with friendly_errors():
+        client = connect()
+        done = [client.cancel(i, reason) for i in ids]
+    if json:
+        emit_json(done)
+    for calc in done if not json else []:
+        console.print(f"cancelled {calc.id} ({calc.name})")
+
+
+def rm(ids: Annotated[list[int], typer.Argument()]) -> None:
+    """Delete finished calculations and their files."""
+    with friendly_errors():
+        client = connect()
+        for calc_id in ids:
+            client.delete(calc_id)
+            console.print(f"deleted {calc_id}")
+
+
+def download(
+    calc_id: int,
+    path: Annotated[
+        str | None, typer.Argument(help="one output file; all files as a zip when left out")
+    ] = None,
+    dest: Annotated[Path, typer.Option("--dest", "-d", help="folder or file to write")] = Path("."),
+) -> None:
+    """Download a calculation's output files (a zip of everything, or one file)."""
+    from rich.progress import DownloadColumn, Progress, TransferSpeedColumn
+
+    with (
+        friendly_errors(),
+        Progress(
+            *Progress.get_default_columns(),
+            DownloadColumn(),
+            TransferSpeedColumn(),
+            console=console,
+            transient=True,
+        ) as bar,
+    ):
+        task = bar.add_task(f"calc {calc_id}", total=None)
+        written = connect().download(
+            calc_id, dest, path, progress=lambda n, t: bar.update(task, completed=n, total=t)
+        )
+    console.print(f"wrote {written}")

@@ -1,0 +1,89 @@
+"""calchub cluster ls | add | enable | disable | key | keys | revoke-key."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from calchub.cli.output import connect, console, emit_json, friendly_errors, table, when
+
+app = typer.Typer(help="Compute sites and their agent keys.", no_args_is_help=True)
+JsonOpt = Annotated[bool, typer.Option("--json", help="print JSON")]
+
+
+@app.command("ls")
+def ls(json: JsonOpt = False) -> None:
+    """List clusters, with their agents' last heartbeat."""
+    with friendly_errors():
+        found = connect().clusters()
+    if json:
+        emit_json(found)
+        return
+    rows = []
+    for c in found:
+        agents = c.status.get("agents", {})
+        load = ", ".join(
+            f"{n}: {a.get('running', 0)}/{a.get('cores', 0)} cores busy" for n, a in agents.items()
+        )
+        rows.append((c.name, c.executor, "yes" if c.enabled else "no", when(c.last_heartbeat), load or "-"))
+    table(None, ["name", "executor", "enabled", "last heartbeat", "agents"], rows)
+
+
+@app.command("add")
+def add(name: str, description: str = "", executor: str = "local", json: JsonOpt = False) -> None:
+    """Register a cluster (admins)."""
+    with friendly_errors():
+        cluster = connect().register_cluster(name, description, executor)
+    emit_json(cluster) if json else console.print(f"registered cluster {cluster.name}")
+
+
+@app.command("enable")
+def enable(name: str) -> None:
+    """Let the cluster take work again."""
+    with friendly_errors():
+        connect().set_cluster_enabled(name, True)
+    console.print(f"cluster {name} enabled")
+
+
+@app.command("disable")
+def disable(name: str) -> None:
+    """Stop the cluster taking new work (running work goes on)."""
+    with friendly_errors():
+        connect().set_cluster_enabled(name, False)
+    console.print(f"cluster {name} disabled")
+
+
+@app.command("key")
+def key(name: str, json: JsonOpt = False) -> None:
+    """Issue a new agent key for the cluster; it is shown once."""
+    with friendly_errors():
+        issued = connect().issue_agent_key(name)
+    if json:
+        emit_json(issued)
+        return
+    console.print(f"agent key {issued.id} for {name} (shown once):\n{issued.key}", highlight=False)
+    console.print(f"run the agent with: calchub agent --url URL --key {issued.key}", highlight=False)
+
+
+@app.command("keys")
+def keys(name: str, json: JsonOpt = False) -> None:
+    """List the cluster's agent keys."""
+    with friendly_errors():
+        found = connect().agent_keys(name)
+    if json:
+        emit_json(found)
+        return
+    table(
+        None,
+        ["id", "prefix", "created", "revoked"],
+        [(k.id, k.prefix + "...", when(k.created_at), when(k.revoked_at)) for k in found],
+    )
+
+
+@app.command("revoke-key")
+def revoke_key(name: str, key_id: int) -> None:
+    """Revoke an agent key: the agent using it is refused from now on."""
+    with friendly_errors():
+        connect().revoke_agent_key(name, key_id)
+    console.print(f"revoked key {key_id} of {name}")

@@ -1,0 +1,84 @@
+"""Printing for the CLI: JSON for scripts, tables for people, errors that say what to fix."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Any, NoReturn
+
+import typer
+from pydantic import BaseModel
+from rich.console import Console
+from rich.table import Table
+
+console = Console()
+errors = Console(stderr=True)
+
+STATE_STYLE = {
+    "completed": "green",
+    "running": "cyan",
+    "queued": "yellow",
+    "claimed": "yellow",
+    "failed": "red",
+    "invalid": "red",
+    "lost": "magenta",
+    "cancelled": "dim",
+}
+
+
+def emit_json(data: Any) -> None:
+    if isinstance(data, BaseModel):
+        data = data.model_dump(mode="json")
+    elif isinstance(data, list):
+        data = [d.model_dump(mode="json") if isinstance(d, BaseModel) else d for d in data]
+    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    errors.print(f"[red]error:[/red] {message}", highlight=False)
+    raise typer.Exit(code)
+
+
+@contextmanager
+def friendly_errors() -> Iterator[None]:
+    """Turn client errors into one line on stderr and a non-zero exit."""
+    from calchub.client.errors import CalchubError
+
+    try:
+        yield
+    except CalchubError as error:
+        fail(str(error))
+
+
+def when(value: datetime | None) -> str:
+    return value.astimezone().strftime("%Y-%m-%d %H:%M:%S") if value else "-"
+
+
+def state(value: str) -> str:
+    style = STATE_STYLE.get(value)
+    return f"[{style}]{value}[/{style}]" if style else value
+
+
+def table(title: str | None, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+    grid = Table(title=title, header_style="bold", show_edge=False)
+    for column in columns:
+        grid.add_column(column)
+    for row in rows:
+        grid.add_row(*(str(cell) for cell in row))
+    console.print(grid)
+
+
+def client_factory() -> Callable[[], Any]:
+    def make() -> Any:
+        from calchub.client import Client
+
+        with friendly_errors():
+            return Client()
+
+    return make
+
+
+connect = client_factory()

@@ -1,0 +1,92 @@
+"""Errors the client raises, one per kind of answer.
+
+CalchubError
+ +-- ServerUnreachable   no answer from the server at all
+ +-- WaitTimeout         wait() ran out of time before the work finished
+ +-- ApiError            the server answered with an error status
+      +-- BadRequest 400/422, Unauthorized 401, Forbidden 403, NotFound 404,
+          Conflict 409, TooLarge 413
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+
+class CalchubError(Exception):
+    """Anything calchub's client can raise."""
+
+
+class ServerUnreachable(CalchubError):
+    pass
+
+
+class WaitTimeout(CalchubError):
+    def __init__(self, message: str, pending: list[int]) -> None:
+        super().__init__(message)
+        self.pending = pending
+
+
+class ApiError(CalchubError):
+    def __init__(self, status: int, message: str, field: str | None = None) -> None:
+        super().__init__(f"{message} (HTTP {status})")
+        self.status = status
+        self.message = message
+        self.field = field
+
+
+class BadRequest(ApiError):
+    pass
+
+
+class Unauthorized(ApiError):
+    pass
+
+
+class Forbidden(ApiError):
+    pass
+
+
+class NotFound(ApiError):
+    pass
+
+
+class Conflict(ApiError):
+    pass
+
+
+class TooLarge(ApiError):
+    pass
+
+
+_BY_STATUS: dict[int, type[ApiError]] = {
+    400: BadRequest,
+    401: Unauthorized,
+    403: Forbidden,
+    404: NotFound,
+    409: Conflict,
+    413: TooLarge,
+    422: BadRequest,
+}
+
+
+def raise_for(response: httpx.Response) -> None:
+    if response.is_success:
+        return
+    message, field = _explain(response)
+    raise _BY_STATUS.get(response.status_code, ApiError)(response.status_code, message, field)
+
+
+def _explain(response: httpx.Response) -> tuple[str, str | None]:
+    try:
+        body: Any = response.json()
+    except ValueError:
+        return response.text.strip() or response.reason_phrase, None
+    detail = body.get("detail") if isinstance(body, dict) else body
+    if isinstance(detail, list):  # FastAPI's validation errors: name every field.
+        parts = [f"{'.'.join(str(p) for p in d.get('loc', [])[1:])}: {d.get('msg')}" for d in detail]
+        first = detail[0].get("loc", [])[1:] if detail else []
+        return "; ".join(parts), ".".join(str(p) for p in first) or None
+    return str(detail), body.get("field") if isinstance(body, dict) else None

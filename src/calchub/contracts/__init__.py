@@ -1,0 +1,1 @@
+"""Pydantic wire models shared by the server, the client and the agent."""

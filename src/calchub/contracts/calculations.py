@@ -1,0 +1,158 @@
+"""What users send and receive about calculations."""
+
+from __future__ import annotations
+
+import base64
+import re
+from datetime import datetime
+from pathlib import PurePosixPath
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from calchub.domain.resources import parse_memory, parse_walltime
+from calchub.domain.states import State
+
+NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$"
+MAX_INPUT_FILE_BYTES = 16 * 1024 * 1024
+
+
+def check_relative_path(path: str) -> str:
+    """A path inside a work folder: relative, no ``..``, no odd characters."""
+    pure = PurePosixPath(path)
+    if not path or pure.is_absolute() or ".." in pure.parts or "\\" in path:
+        raise ValueError(f"{path!r} must be a relative path inside the work folder, without '..'")
+    if re.search(r"[\x00-\x1f]", path):
+        raise ValueError(f"{path!r} contains control characters")
+    return str(pure)
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Resources(Strict):
+    cores: int = Field(1, ge=1, le=4096, description="CPU cores")
+    gpus: int = Field(0, ge=0, le=64)
+    memory: int | None = Field(None, ge=1, description="bytes; '2G' and '512M' are accepted")
+    walltime: int | None = Field(
+        None, ge=1, description="seconds; '[D-][HH:]MM:SS' is accepted; killed when it runs over"
+    )
+
+    @field_validator("memory", mode="before")
+    @classmethod
+    def _memory(cls, value: object) -> object:
+        return parse_memory(value) if isinstance(value, str) else value
+
+    @field_validator("walltime", mode="before")
+    @classmethod
+    def _walltime(cls, value: object) -> object:
+        return parse_walltime(value) if isinstance(value, str) else value
+
+
+class InputFile(Strict):
+    path: str = Field(description="where the file is placed in the work folder")
+    content: str
+    encoding: Literal["utf-8", "base64"] = "utf-8"
+
+    @field_validator("path")
+    @classmethod
+    def _path(cls, value: str) -> str:
+        return check_relative_path(value)
+
+    def data(self) -> bytes:
+        if self.encoding == "base64":
+            return base64.b64decode(self.content, validate=True)
+        return self.content.encode()
+
+
+class CalculationCreate(Strict):
+    name: Annotated[str, Field(min_length=1, max_length=200)] = "calculation"
+    cluster: Annotated[str, Field(pattern=NAME)] = "local"
+    command: Annotated[list[Annotated[str, Field(max_length=100_000)]], Field(min_length=1)]
+    env: dict[Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")], str] = {}
+    files: list[InputFile] = Field(default_factory=list, max_length=1000)
+    outputs: list[str] = Field(
+        default_factory=list, max_length=100, description="glob patterns of files to keep"
+    )
+    resources: Resources = Field(default_factory=lambda: Resources())
+    priority: int = Field(0, ge=-1000, le=1000, description="higher runs first")
+    max_attempts: int = Field(2, ge=1, le=20, description="attempts allowed when a run is lost")
+
+    @field_validator("outputs")
+    @classmethod
+    def _outputs(cls, value: list[str]) -> list[str]:
+        return [check_relative_path(pattern) for pattern in value]
+
+    @field_validator("files")
+    @classmethod
+    def _files(cls, value: list[InputFile]) -> list[InputFile]:
+        seen: set[str] = set()
+        for item in value:
+            if item.path in seen:
+                raise ValueError(f"input file {item.path!r} is given twice")
+            seen.add(item.path)
+        return value
+
+
+class CalculationBatch(Strict):
+    calculations: Annotated[list[CalculationCreate], Field(min_length=1, max_length=10_000)]
+
+
+class FileInfo(BaseModel):
+    path: str
+    kind: Literal["input", "output"]
+    size: int
+    sha256: str
+
+
+class Provenance(BaseModel):
+    command: list[str] = []
+    calchub_version: str | None = None
+    agent_version: str | None = None
+    agent: str | None = None
+    host: str | None = None
+    workdir: str | None = None
+    scheduler_id: str | None = None
+    executor: str | None = None
+
+
+class Calculation(BaseModel):
+    id: int
+    name: str
+    owner: str
+    cluster: str
+    state: State
+    command: list[str]
+    env: dict[str, str]
+    outputs: list[str]
+    resources: Resources
+    priority: int
+    attempt: int
+    max_attempts: int
+    exit_code: int | None = None
+    message: str | None = None
+    created_at: datetime
+    updated_at: datetime
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    provenance: Provenance
+    files: list[FileInfo] = []
+
+
+class CalculationPage(BaseModel):
+    items: list[Calculation]
+    next_cursor: str | None = None
+
+
+class Event(BaseModel):
+    id: int
+    at: datetime
+    attempt: int
+    from_state: State | None
+    to_state: State
+    actor: str
+    message: str | None = None
+
+
+SortKey = Literal["id", "-id", "created", "-created", "priority", "-priority", "name", "-name"]

@@ -1,0 +1,1 @@
+"""The calchub server: FastAPI over SQLAlchemy. Needs the ``server`` extra."""

@@ -1,0 +1,196 @@
+"""/calculations: submit, list, show, wait, cancel, delete, events, logs, files."""
+
+from __future__ import annotations
+
+import io
+import time
+import zipfile
+from collections.abc import AsyncIterator
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query, Response, status
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import FileResponse, StreamingResponse
+from pydantic import BaseModel, Field
+
+from calchub.contracts import calculations as wire
+from calchub.domain.states import TERMINAL, State
+from calchub.server.api.deps import CurrentUser, HubDep
+from calchub.server.repositories.calculations import ListQuery
+from calchub.server.services import calculations as calcs
+from calchub.server.services import files
+from calchub.server.services.wakeups import wait
+
+router = APIRouter(prefix="/calculations", tags=["calculations"])
+
+
+@router.post("", response_model=wire.Calculation, status_code=status.HTTP_201_CREATED)
+def create(hub: HubDep, user: CurrentUser, body: wire.CalculationCreate) -> wire.Calculation:
+    with hub.uow() as session:
+        return calcs.submit(session, hub.store, user, [body])[0]
+
+
+@router.post("/batch", response_model=list[wire.Calculation], status_code=status.HTTP_201_CREATED)
+def create_many(hub: HubDep, user: CurrentUser, body: wire.CalculationBatch) -> list[wire.Calculation]:
+    """Create many calculations in one transaction: all of them, or none."""
+    with hub.uow() as session:
+        return calcs.submit(session, hub.store, user, body.calculations)
+
+
+@router.get("", response_model=wire.CalculationPage)
+def list_(
+    hub: HubDep,
+    user: CurrentUser,
+    state: Annotated[list[State] | None, Query()] = None,
+    cluster: str | None = None,
+    owner: str | None = None,
+    name: Annotated[str | None, Query(description="exact, or a pattern with *")] = None,
+    sort: wire.SortKey = "-id",
+    cursor: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> wire.CalculationPage:
+    query = ListQuery(states=[s.value for s in state or []], name=name, sort=sort, limit=limit)
+    if cursor:
+        query.after = calcs.decode_cursor(cursor)
+    with hub.uow() as session:
+        return calcs.search(session, user, query, owner, cluster)
+
+
+class WaitRequest(BaseModel):
+    ids: list[int] = Field(min_length=1, max_length=10_000)
+    timeout: float = Field(30.0, ge=0, le=300)
+
+
+@router.post("/wait", response_model=list[wire.Calculation])
+async def wait_any(hub: HubDep, user: CurrentUser, body: WaitRequest) -> list[wire.Calculation]:
+    """Those of ``ids`` that have finished; holds the request until one has, or ``timeout``."""
+    deadline = time.monotonic() + body.timeout
+    while True:
+        event = hub.wakeups.current("terminal")
+        done = await run_in_threadpool(_finished, hub, user, body.ids)
+        if done or not await wait(event, deadline - time.monotonic()):
+            return done
+
+
+def _finished(hub: HubDep, user: CurrentUser, ids: list[int]) -> list[wire.Calculation]:
+    with hub.uow() as session:
+        return calcs.finished_among(session, user, ids)
+
+
+@router.get("/{calc_id}", response_model=wire.Calculation)
+def show(hub: HubDep, user: CurrentUser, calc_id: int) -> wire.Calculation:
+    with hub.uow() as session:
+        return calcs.describe(session, user, calc_id)
+
+
+class CancelRequest(BaseModel):
+    reason: str | None = Field(None, max_length=1000)
+
+
+@router.post("/{calc_id}/cancel", response_model=wire.Calculation)
+def cancel(
+    hub: HubDep, user: CurrentUser, calc_id: int, body: CancelRequest | None = None
+) -> wire.Calculation:
+    with hub.uow() as session:
+        return calcs.cancel(session, user, calc_id, body.reason if body else None)
+
+
+@router.delete("/{calc_id}", status_code=status.HTTP_204_NO_CONTENT)
+def delete(hub: HubDep, user: CurrentUser, calc_id: int) -> Response:
+    with hub.uow() as session:
+        calcs.delete(session, user, calc_id)
+    hub.store.delete([calc_id])
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.get("/{calc_id}/events", response_model=list[wire.Event])
+def events(hub: HubDep, user: CurrentUser, calc_id: int) -> list[wire.Event]:
+    with hub.uow() as session:
+        return calcs.events(session, user, calc_id)
+
+
+@router.get("/{calc_id}/logs", response_class=Response, responses={200: {"content": {"text/plain": {}}}})
+async def logs(
+    hub: HubDep,
+    user: CurrentUser,
+    calc_id: int,
+    stream: Literal["stdout", "stderr"] = "stdout",
+    attempt: int | None = None,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    follow: bool = False,
+) -> Response:
+    """The log of an attempt (the latest by default); ``follow`` streams until the run ends."""
+    chosen, _ = await run_in_threadpool(_log_view, hub, user, calc_id, attempt)
+    if not follow:
+        data = hub.store.read_log(calc_id, chosen, stream, offset)
+        return Response(data, media_type="text/plain", headers={"X-Calchub-Attempt": str(chosen)})
+    body = _follow(hub, user, calc_id, chosen, stream, offset)
+    return StreamingResponse(body, media_type="text/plain", headers={"X-Calchub-Attempt": str(chosen)})
+
+
+def _log_view(hub: HubDep, user: CurrentUser, calc_id: int, attempt: int | None) -> tuple[int, State]:
+    with hub.uow() as session:
+        return files.log_view(session, user, calc_id, attempt)
+
+
+async def _follow(
+    hub: HubDep, user: CurrentUser, calc_id: int, attempt: int, stream: str, offset: int
+) -> AsyncIterator[bytes]:
+    while True:
+        event = hub.wakeups.current(f"calc:{calc_id}")
+        data = hub.store.read_log(calc_id, attempt, stream, offset)
+        if data:
+            offset += len(data)
+            yield data
+            continue
+        current, state = await run_in_threadpool(_log_view, hub, user, calc_id, None)
+        if current != attempt or state in TERMINAL:
+            # One last read: the final chunk may have landed with the state change.
+            tail = hub.store.read_log(calc_id, attempt, stream, offset)
+            if tail:
+                yield tail
+            return
+        await wait(event, 15.0)
+
+
+@router.get("/{calc_id}/files", response_model=list[wire.FileInfo])
+def list_files(hub: HubDep, user: CurrentUser, calc_id: int) -> list[wire.FileInfo]:
+    with hub.uow() as session:
+        return files.listing(session, user, calc_id)
+
+
+@router.get("/{calc_id}/files/{path:path}", response_class=FileResponse)
+def download(
+    hub: HubDep,
+    user: CurrentUser,
+    calc_id: int,
+    path: str,
+    kind: Literal["output", "input"] = "output",
+) -> FileResponse:
+    with hub.uow() as session:
+        record, where = files.one(session, hub.store, user, calc_id, path, kind)
+    headers = {"X-Calchub-Sha256": record.sha256}
+    return FileResponse(where, filename=where.name, headers=headers, media_type="application/octet-stream")
+
+
+@router.get(
+    "/{calc_id}/archive",
+    response_class=Response,
+    responses={200: {"content": {"application/zip": {}}}},
+)
+def archive(hub: HubDep, user: CurrentUser, calc_id: int) -> Response:
+    """Every input and output file, and the logs, as one zip."""
+    with hub.uow() as session:
+        entries = files.every(session, hub.store, user, calc_id)
+        attempt, _ = files.log_view(session, user, calc_id, None)
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as zipped:
+        for name, where in entries:
+            if where.exists():
+                zipped.write(where, f"calc-{calc_id}/{name}")
+        for stream in files.STREAMS:
+            log = hub.store.log_path(calc_id, attempt, stream)
+            if log.exists():
+                zipped.write(log, f"calc-{calc_id}/logs/{stream}")
+    headers = {"Content-Disposition": f'attachment; filename="calc-{calc_id}.zip"'}
+    return Response(buffer.getvalue(), media_type="application/zip", headers=headers)

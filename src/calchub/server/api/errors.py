@@ -1,0 +1,23 @@
+"""Turn service errors into JSON answers that say what to fix."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from calchub.domain.states import IllegalTransition
+from calchub.server.services.errors import ServiceError
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(ServiceError)
+    async def _service(_: Request, error: ServiceError) -> JSONResponse:
+        body: dict[str, object] = {"detail": error.message}
+        if error.field:
+            body["field"] = error.field
+        headers = {"WWW-Authenticate": "Bearer"} if error.status == 401 else None
+        return JSONResponse(body, status_code=error.status, headers=headers)
+
+    @app.exception_handler(IllegalTransition)
+    async def _illegal(_: Request, error: IllegalTransition) -> JSONResponse:
+        return JSONResponse({"detail": str(error)}, status_code=409)

@@ -1,0 +1,98 @@
+"""create_app(settings): the FastAPI application. Nothing happens at import time."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+
+import calchub
+from calchub.server.api import agents, auth, calculations, clusters, errors, health
+from calchub.server.db.migrate import upgrade
+from calchub.server.hub import Hub
+from calchub.server.services import agents as agent_service
+from calchub.server.settings import Settings
+
+log = logging.getLogger("calchub.server")
+Scope = MutableMapping[str, Any]
+ASGIApp = Callable[[Scope, Callable[[], Awaitable[Any]], Callable[[Any], Awaitable[None]]], Awaitable[None]]
+
+
+def create_app(settings: Settings | None = None, hub: Hub | None = None) -> FastAPI:
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        the_hub = hub or Hub.from_settings(settings)
+        await run_in_threadpool(upgrade, the_hub.engine)
+        the_hub.wakeups.bind(asyncio.get_running_loop())
+        with the_hub.uow() as session:
+            extended = agent_service.grace_after_restart(session, settings.lease_seconds)
+        log.info("started", extra={"action": "server.start", "leases_extended": extended})
+        app.state.hub = the_hub
+        reaper = asyncio.create_task(_reap_forever(the_hub))
+        try:
+            yield
+        finally:
+            reaper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await reaper
+            if hub is None:
+                the_hub.engine.dispose()
+
+    app = FastAPI(
+        title="calchub",
+        version=calchub.__version__,
+        description="A self-hosted calculation service: submit, watch, cancel and collect calculations.",
+        lifespan=lifespan,
+    )
+    for router in (health.router, auth.router, calculations.router, clusters.router, agents.router):
+        app.include_router(router, prefix="/api/v1")
+    errors.install(app)
+    app.add_middleware(BodyLimit, limit=settings.max_request_bytes)
+    return app
+
+
+async def _reap_forever(hub: Hub) -> None:
+    """Mark calculations whose agent stopped renewing its lease as lost."""
+    every = min(hub.settings.lease_seconds / 4, 5.0)
+    while True:
+        await asyncio.sleep(every)
+        try:
+            await run_in_threadpool(_reap_once, hub)
+        except Exception:
+            log.exception("lease check failed", extra={"action": "leases.error"})
+
+
+def _reap_once(hub: Hub) -> None:
+    with hub.uow() as session:
+        lost = agent_service.expire_leases(session)
+    if lost:
+        log.warning("leases lapsed", extra={"action": "leases.lost", "calculations": lost})
+
+
+class BodyLimit:
+    """Refuse a JSON body whose declared size is over the limit (uploads have their own)."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and not scope["path"].startswith("/api/v1/agent/calculations/"):
+            length = dict(scope["headers"]).get(b"content-length", b"0")
+            if length.isdigit() and int(length) > self.limit:
+                response = JSONResponse(
+                    {"detail": f"the request body is over {self.limit} bytes (CALCHUB_MAX_REQUEST_BYTES)"},
+                    status_code=413,
+                )
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)

@@ -1,0 +1,1 @@
+"""Engine, tables and migrations. Repositories are the only users of the tables."""

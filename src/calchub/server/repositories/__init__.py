@@ -1,0 +1,1 @@
+"""SQL lives here and only here. Repositories flush; the caller commits."""

@@ -1,0 +1,182 @@
+"""Calculations, their events and their files."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, delete, or_, select, update
+from sqlalchemy.orm import Session
+
+from calchub.domain.states import HELD, State
+from calchub.server.db.tables import Calculation, CalculationEvent, CalculationFile, Cluster, User
+
+_HELD = [s.value for s in HELD]
+
+
+@dataclass
+class ListQuery:
+    owner_id: int | None = None
+    states: Sequence[str] = ()
+    cluster_id: int | None = None
+    name: str | None = None
+    ids: Sequence[int] = ()
+    sort: str = "-id"
+    after: tuple[Any, int] | None = None
+    limit: int = 100
+
+
+_SORT_COLUMNS: dict[str, Any] = {
+    "id": Calculation.id,
+    "created": Calculation.created_at,
+    "priority": Calculation.priority,
+    "name": Calculation.name,
+}
+
+
+def add_all(session: Session, calcs: Iterable[Calculation]) -> None:
+    session.add_all(list(calcs))
+    session.flush()
+
+
+def get(session: Session, calc_id: int, *, lock: bool = False) -> Calculation | None:
+    return session.get(Calculation, calc_id, with_for_update=lock or None)
+
+
+def get_many(session: Session, ids: Iterable[int], *, lock: bool = False) -> dict[int, Calculation]:
+    ids = list(set(ids))
+    if not ids:
+        return {}
+    stmt = select(Calculation).where(Calculation.id.in_(ids))
+    if lock:
+        stmt = stmt.with_for_update()
+    return {c.id: c for c in session.scalars(stmt)}
+
+
+def search(session: Session, query: ListQuery) -> list[tuple[Calculation, str, str]]:
+    """Calculations with their owner's and cluster's names, keyset-paginated."""
+    column = _SORT_COLUMNS[query.sort.lstrip("-")]
+    descending = query.sort.startswith("-")
+    stmt = select(Calculation, User.username, Cluster.name).join(User).join(Cluster)
+    conditions: list[ColumnElement[bool]] = []
+    if query.owner_id is not None:
+        conditions.append(Calculation.owner_id == query.owner_id)
+    if query.states:
+        conditions.append(Calculation.state.in_(query.states))
+    if query.cluster_id is not None:
+        conditions.append(Calculation.cluster_id == query.cluster_id)
+    if query.name:
+        conditions.append(Calculation.name.like(query.name.replace("*", "%")))
+    if query.ids:
+        conditions.append(Calculation.id.in_(query.ids))
+    if query.after is not None:
+        value, last_id = query.after
+        if column is Calculation.id:
+            conditions.append(Calculation.id < last_id if descending else Calculation.id > last_id)
+        elif descending:
+            conditions.append(or_(column < value, and_(column == value, Calculation.id < last_id)))
+        else:
+            conditions.append(or_(column > value, and_(column == value, Calculation.id > last_id)))
+    order = [column.desc(), Calculation.id.desc()] if descending else [column, Calculation.id]
+    stmt = stmt.where(*conditions).order_by(*order).limit(query.limit)
+    return [(row[0], row[1], row[2]) for row in session.execute(stmt)]
+
+
+def queued_for(session: Session, cluster_id: int, limit: int) -> list[Calculation]:
+    """Queued work of a cluster, best first, locked so that no other replica takes it."""
+    stmt = (
+        select(Calculation)
+        .where(Calculation.cluster_id == cluster_id, Calculation.state == State.QUEUED.value)
+        .order_by(Calculation.priority.desc(), Calculation.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    return list(session.scalars(stmt))
+
+
+def held_by(session: Session, cluster_id: int, ids: Iterable[int]) -> list[Calculation]:
+    ids = list(ids)
+    if not ids:
+        return []
+    stmt = select(Calculation).where(Calculation.cluster_id == cluster_id, Calculation.id.in_(ids))
+    return list(session.scalars(stmt))
+
+
+def renew_leases(session: Session, agent: str, ids: Sequence[int], until: datetime) -> None:
+    if ids:
+        session.execute(
+            update(Calculation)
+            .where(
+                Calculation.id.in_(ids),
+                Calculation.lease_agent == agent,
+                Calculation.state.in_(_HELD),
+            )
+            .values(lease_expires_at=until)
+        )
+
+
+def extend_leases(session: Session, until: datetime) -> int:
+    """Give every held lease at least until ``until`` (used after a server restart)."""
+    result = session.execute(
+        update(Calculation)
+        .where(Calculation.state.in_(_HELD), Calculation.lease_expires_at < until)
+        .values(lease_expires_at=until)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+def expired(session: Session, at: datetime, limit: int = 500) -> list[Calculation]:
+    stmt = (
+        select(Calculation)
+        .where(Calculation.state.in_(_HELD), Calculation.lease_expires_at < at)
+        .order_by(Calculation.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    return list(session.scalars(stmt))
+
+
+def add_events(session: Session, events: Iterable[CalculationEvent]) -> None:
+    session.add_all(list(events))
+
+
+def events_of(session: Session, calc_id: int) -> list[CalculationEvent]:
+    stmt = select(CalculationEvent).where(CalculationEvent.calculation_id == calc_id)
+    return list(session.scalars(stmt.order_by(CalculationEvent.id)))
+
+
+def files_of(session: Session, calc_ids: Sequence[int]) -> dict[int, list[CalculationFile]]:
+    found: dict[int, list[CalculationFile]] = {i: [] for i in calc_ids}
+    if calc_ids:
+        stmt = select(CalculationFile).where(CalculationFile.calculation_id.in_(calc_ids))
+        for f in session.scalars(stmt.order_by(CalculationFile.kind, CalculationFile.path)):
+            found[f.calculation_id].append(f)
+    return found
+
+
+def file_of(session: Session, calc_id: int, kind: str, path: str) -> CalculationFile | None:
+    return session.scalar(
+        select(CalculationFile).where(
+            CalculationFile.calculation_id == calc_id,
+            CalculationFile.kind == kind,
+            CalculationFile.path == path,
+        )
+    )
+
+
+def put_file(session: Session, record: CalculationFile) -> None:
+    old = file_of(session, record.calculation_id, record.kind, record.path)
+    if old is not None:
+        session.delete(old)
+        session.flush()
+    session.add(record)
+    session.flush()
+
+
+def remove(session: Session, calc: Calculation) -> None:
+    session.execute(delete(CalculationEvent).where(CalculationEvent.calculation_id == calc.id))
+    session.execute(delete(CalculationFile).where(CalculationFile.calculation_id == calc.id))
+    session.delete(calc)
+    session.flush()

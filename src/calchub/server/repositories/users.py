@@ -1,0 +1,52 @@
+"""Users and their API tokens."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from calchub.server.db.tables import ApiToken, User
+
+
+def count(session: Session) -> int:
+    return session.scalar(select(func.count()).select_from(User)) or 0
+
+
+def by_username(session: Session, username: str) -> User | None:
+    return session.scalar(select(User).where(User.username == username))
+
+
+def by_id(session: Session, user_id: int) -> User | None:
+    return session.get(User, user_id)
+
+
+def add(session: Session, user: User) -> User:
+    session.add(user)
+    session.flush()
+    return user
+
+
+def add_token(session: Session, token: ApiToken) -> ApiToken:
+    session.add(token)
+    session.flush()
+    return token
+
+
+def token_by_hash(session: Session, token_hash: str) -> tuple[ApiToken, User] | None:
+    row = session.execute(select(ApiToken, User).join(User).where(ApiToken.token_hash == token_hash)).first()
+    return (row[0], row[1]) if row else None
+
+
+def tokens_of(session: Session, user_id: int) -> list[ApiToken]:
+    return list(session.scalars(select(ApiToken).where(ApiToken.user_id == user_id).order_by(ApiToken.id)))
+
+
+def token_of(session: Session, user_id: int, token_id: int) -> ApiToken | None:
+    return session.scalar(select(ApiToken).where(ApiToken.user_id == user_id, ApiToken.id == token_id))
+
+
+def revoke_token(session: Session, token: ApiToken, at: datetime) -> None:
+    token.revoked_at = at
+    session.flush()

@@ -1,0 +1,181 @@
+"""What agents do: heartbeat, claim work under a lease, report, and lose leases."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import timedelta
+
+from sqlalchemy.orm import Session
+
+from calchub.contracts import agents as wire
+from calchub.contracts.calculations import FileInfo, Resources
+from calchub.domain.resources import Slots
+from calchub.domain.states import HELD, TERMINAL, IllegalTransition, State
+from calchub.server.db.tables import Calculation, now
+from calchub.server.repositories import calculations as repo
+from calchub.server.repositories import clusters as cluster_repo
+from calchub.server.services import transitions
+from calchub.server.services.auth import AgentCaller
+
+
+def heartbeat(
+    session: Session, agent: AgentCaller, beat: wire.Heartbeat, lease: float, every: float
+) -> wire.HeartbeatReply:
+    at = now()
+    status = beat.model_dump(exclude={"held"}) | {"at": at.isoformat(), "held": len(beat.held)}
+    cluster = cluster_repo.by_ids(session, {agent.cluster_id})[agent.cluster_id]
+    cluster_repo.record_heartbeat(session, cluster, beat.agent, status, at)
+    keep, drop = _sort_held(session, agent, beat.agent, beat.held)
+    repo.renew_leases(session, beat.agent, [h.id for h in keep], at + timedelta(seconds=lease))
+    return wire.HeartbeatReply(lease_seconds=lease, heartbeat_seconds=every, cancel=drop, released=drop)
+
+
+def _sort_held(
+    session: Session, agent: AgentCaller, name: str, held: Sequence[wire.Held]
+) -> tuple[list[wire.Held], list[wire.Held]]:
+    """Split what the agent holds into still-its-own and to-be-stopped."""
+    rows = {c.id: c for c in repo.held_by(session, agent.cluster_id, [h.id for h in held])}
+    keep: list[wire.Held] = []
+    drop: list[wire.Held] = []
+    for h in held:
+        calc = rows.get(h.id)
+        mine = (
+            calc is not None
+            and calc.attempt == h.attempt
+            and calc.lease_agent == name
+            and State(calc.state) in HELD
+        )
+        (keep if mine else drop).append(h)
+    return keep, drop
+
+
+def claim_once(
+    session: Session, agent: AgentCaller, request: wire.ClaimRequest, lease: float
+) -> wire.ClaimReply:
+    """Claim what fits in the agent's free slots, best first; never blocks."""
+    _, cancel = _sort_held(session, agent, request.agent, request.held)
+    if not agent.enabled or request.max_count == 0:
+        return wire.ClaimReply(cancel=cancel, lease_seconds=lease)
+    slots = Slots(request.cores, request.gpus, request.memory)
+    picked: list[Calculation] = []
+    for calc in repo.queued_for(session, agent.cluster_id, limit=max(request.max_count * 4, 50)):
+        if len(picked) == request.max_count:
+            break
+        if slots.fits(calc.cores, calc.gpus, calc.memory):
+            slots = slots.minus(calc.cores, calc.gpus, calc.memory)
+            picked.append(calc)
+    at = now()
+    for calc in picked:
+        calc.attempt += 1
+        calc.lease_agent = request.agent
+        calc.lease_expires_at = at + timedelta(seconds=lease)
+    transitions.move_all(
+        session,
+        [(c, State.CLAIMED, f"claimed by {request.agent}") for c in picked],
+        f"agent:{request.agent}",
+    )
+    files = repo.files_of(session, [c.id for c in picked])
+    return wire.ClaimReply(
+        calculations=[_assignment(c, files[c.id]) for c in picked],
+        cancel=cancel,
+        lease_seconds=lease,
+    )
+
+
+def _assignment(calc: Calculation, files: list) -> wire.Assignment:  # type: ignore[type-arg]
+    return wire.Assignment(
+        id=calc.id,
+        attempt=calc.attempt,
+        name=calc.name,
+        command=calc.command,
+        env=calc.env,
+        outputs=calc.outputs,
+        resources=Resources(cores=calc.cores, gpus=calc.gpus, memory=calc.memory, walltime=calc.walltime),
+        files=[
+            FileInfo(path=f.path, kind=f.kind, size=f.size, sha256=f.sha256)
+            for f in files
+            if f.kind == "input"
+        ],
+    )
+
+
+def report(session: Session, agent: AgentCaller, batch: wire.ReportBatch) -> wire.ReportReply:
+    """Apply state reports; each is idempotent, so a spooled report may arrive twice."""
+    calcs = repo.get_many(session, {r.id for r in batch.reports}, lock=True)
+    results = [_apply(session, agent, batch.agent, calcs.get(r.id), r) for r in batch.reports]
+    session.flush()
+    return wire.ReportReply(results=results)
+
+
+def _apply(
+    session: Session, agent: AgentCaller, name: str, calc: Calculation | None, r: wire.Report
+) -> wire.ReportResult:
+    def result(outcome: wire.Outcome, detail: str | None = None) -> wire.ReportResult:
+        return wire.ReportResult(id=r.id, attempt=r.attempt, outcome=outcome, detail=detail)
+
+    if calc is None or calc.cluster_id != agent.cluster_id:
+        return result("rejected", f"no calculation {r.id} on cluster {agent.cluster!r}")
+    if calc.attempt != r.attempt:
+        return result("stale", f"attempt {r.attempt} is over; the calculation is at attempt {calc.attempt}")
+    if calc.state == r.state.value or _already_past(calc, r.state):
+        return result("duplicate")
+    if State(calc.state) in TERMINAL or calc.lease_agent != name:
+        return result("stale", f"calculation {r.id} is {calc.state} and no longer held by {name!r}")
+    try:
+        event = transitions.move(session, calc, r.state, f"agent:{name}", r.message, at=r.at)
+    except IllegalTransition as error:
+        return result("rejected", str(error))
+    if r.exit_code is not None:
+        calc.exit_code = r.exit_code
+    calc.provenance = calc.provenance | _provenance(r)
+    repo.add_events(session, [event])
+    if r.state == State.LOST:
+        _retry(session, [calc])
+    return result("applied")
+
+
+def _already_past(calc: Calculation, reported: State) -> bool:
+    """A resent `running` after `completed` is a duplicate, not an error."""
+    order = [State.CLAIMED, State.SUBMITTED, State.RUNNING, State.POSTPROCESSING]
+    current = State(calc.state)
+    if reported in order and (current in TERMINAL or current in order):
+        return current in TERMINAL or order.index(current) > order.index(reported)
+    return False
+
+
+def _provenance(r: wire.Report) -> dict[str, str]:
+    fields = {
+        "host": r.host,
+        "workdir": r.workdir,
+        "scheduler_id": r.scheduler_id,
+        "executor": r.executor,
+        "agent_version": r.agent_version,
+    }
+    return {k: v for k, v in fields.items() if v is not None}
+
+
+def expire_leases(session: Session) -> list[int]:
+    """Mark calculations whose lease lapsed as lost, and queue a retry where allowed."""
+    at = now()
+    lost = repo.expired(session, at)
+    moves: list[tuple[Calculation, State, str | None]] = []
+    for calc in lost:
+        moves.append((calc, State.LOST, f"lease held by {calc.lease_agent} lapsed; the agent went silent"))
+    transitions.move_all(session, moves, "server")
+    _retry(session, lost)
+    return [c.id for c in lost]
+
+
+def _retry(session: Session, lost: Sequence[Calculation]) -> None:
+    """The retry policy: a lost calculation runs again while it has attempts left."""
+    retry = [c for c in lost if c.attempt < c.max_attempts]
+    transitions.move_all(
+        session,
+        [(c, State.QUEUED, f"retry: attempt {c.attempt + 1} of {c.max_attempts}") for c in retry],
+        "server",
+    )
+
+
+def grace_after_restart(session: Session, lease: float) -> int:
+    """The server was away, so agents could not renew: give every lease a fresh term."""
+    return repo.extend_leases(session, now() + timedelta(seconds=lease))

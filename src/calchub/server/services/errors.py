@@ -1,0 +1,45 @@
+"""Errors the use cases raise; the API turns each into one HTTP status.
+
+ServiceError
+ +-- NotFound        404  the thing named does not exist (or is not yours to see)
+ +-- Unauthorized    401  no credentials, or wrong, expired or revoked ones
+ +-- Forbidden       403  known caller, not allowed to do this
+ +-- Conflict        409  the request clashes with the current state
+ +-- Invalid         422  well-formed, but a value is wrong
+ +-- TooLarge        413  the body or file is over the limit
+"""
+
+from __future__ import annotations
+
+
+class ServiceError(Exception):
+    status = 400
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+
+class NotFound(ServiceError):
+    status = 404
+
+
+class Unauthorized(ServiceError):
+    status = 401
+
+
+class Forbidden(ServiceError):
+    status = 403
+
+
+class Conflict(ServiceError):
+    status = 409
+
+
+class Invalid(ServiceError):
+    status = 422
+
+
+class TooLarge(ServiceError):
+    status = 413

@@ -1,0 +1,45 @@
+"""Server settings, read from ``CALCHUB_*`` environment variables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def default_home() -> Path:
+    return Path("~/.calchub").expanduser()
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CALCHUB_", extra="ignore")
+
+    home: Path = Field(default_factory=default_home)
+    database_url: str | None = Field(None, description="SQLAlchemy URL; SQLite under home when unset")
+    storage_dir: Path | None = Field(None, description="artifact store; home/artifacts when unset")
+    environment: Literal["development", "production"] = "development"
+    lease_seconds: float = Field(30.0, gt=0, le=3600)
+    heartbeat_seconds: float = Field(5.0, gt=0, le=600)
+    max_upload_bytes: int = Field(1024**3, ge=1)
+    max_request_bytes: int = Field(256 * 1024**2, ge=1024)
+    log_level: str = "info"
+
+    @model_validator(mode="after")
+    def _checks(self) -> Settings:
+        if self.heartbeat_seconds * 2 > self.lease_seconds:
+            raise ValueError(
+                "CALCHUB_LEASE_SECONDS must be at least twice CALCHUB_HEARTBEAT_SECONDS, "
+                "or a healthy agent would lose its leases"
+            )
+        if self.environment == "production" and self.resolved_database_url().startswith("sqlite"):
+            # SQLite is fine for one laptop; refuse it where several replicas may run.
+            raise ValueError("CALCHUB_ENVIRONMENT=production needs CALCHUB_DATABASE_URL (PostgreSQL)")
+        return self
+
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.home / 'calchub.db'}"
+
+    def resolved_storage_dir(self) -> Path:
+        return self.storage_dir or self.home / "artifacts"
