@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
+from collections import deque
 from dataclasses import dataclass, field
 
 import calchub
@@ -12,6 +14,7 @@ from calchub.agent import probe, runner
 from calchub.agent.delivery import Delivery, _first
 from calchub.agent.executors import load
 from calchub.agent.executors.base import Executor, Job, Running
+from calchub.agent.pace import Pace
 from calchub.agent.settings import AgentSettings
 from calchub.agent.spool import Spool
 from calchub.client.agent import AgentClient
@@ -37,6 +40,8 @@ class Agent:
     client: AgentClient | None = None
     executor: Executor | None = None
     slots: dict[tuple[int, int], Slot] = field(default_factory=dict)
+    #: Claimed, waiting here for free cores (see ``AgentSettings.prefetch``).
+    waiting: deque[Assignment] = field(default_factory=deque)
 
     def __post_init__(self) -> None:
         self.client = self.client or AgentClient(self.settings.url, self.settings.key)
@@ -44,6 +49,13 @@ class Agent:
         self.delivery = Delivery(self.client, Spool(self.settings.spool), self.settings.name)
         self.capacity = asyncio.Event()
         self.heartbeat_seconds = 5.0
+        self.pace = Pace()
+
+    def ahead(self) -> int:
+        """Cores' worth of work to hold claimed beyond the free cores."""
+        if self.settings.prefetch is not None:
+            return self.settings.prefetch
+        return self.settings.cores * self.pace.rounds()
 
     # -- what the agent holds -------------------------------------------------
 
@@ -52,6 +64,7 @@ class Agent:
 
     def held(self) -> list[Held]:
         mine = [Held(id=i, attempt=a) for i, a in self.slots]
+        mine += [Held(id=a.id, attempt=a.attempt) for a in self.waiting]
         return mine + [h for h in self.delivery.held() if (h.id, h.attempt) not in self.slots]
 
     # -- the loops -------------------------------------------------------------
@@ -82,6 +95,9 @@ class Agent:
         for task in loops:
             task.cancel()
         await asyncio.gather(*loops, return_exceptions=True)
+        while self.waiting:
+            # Claimed but never started: hand them back so they run again elsewhere or later.
+            self._never_started(self.waiting.popleft(), State.LOST, "the agent stopped before it started")
         for slot in list(self.slots.values()):
             await self._kill(slot, "stopping")
         await asyncio.gather(*(s.task for s in list(self.slots.values())), return_exceptions=True)
@@ -90,7 +106,9 @@ class Agent:
         assert self.client is not None
         while not stop.is_set():
             try:
+                began = time.monotonic()
                 reply = await self.client.heartbeat(self._beat())
+                self.pace.saw_round_trip(time.monotonic() - began)
                 self.heartbeat_seconds = reply.heartbeat_seconds
                 await self._drop(reply.released, "released")
             except (ServerUnreachable, ApiError) as error:
@@ -122,12 +140,14 @@ class Agent:
 
     async def _claim_once(self) -> None:
         assert self.client is not None
-        free = self.settings.cores + self.settings.prefetch - self.used_cores()
+        waiting = sum(a.resources.cores for a in self.waiting)
+        free = max(self.settings.cores + self.ahead() - self.used_cores() - waiting, 0)
         request = ClaimRequest(
             agent=self.settings.name,
-            cores=max(free, 0),
+            cores=free,
             gpus=self.settings.gpus,
-            max_count=100 if free > 0 else 0,
+            max_count=free,
+            job_cores=self.settings.cores,
             wait=self.settings.claim_wait,
             held=self.held(),
         )
@@ -145,10 +165,19 @@ class Agent:
                 return
         reply = await call
         await self._drop(reply.cancel, "cancelled")
-        for assignment in reply.calculations:
-            self._launch(assignment)
+        self.waiting.extend(reply.calculations)
+        self._fill()
 
     # -- one calculation -------------------------------------------------------
+
+    def _fill(self) -> None:
+        """Start waiting work, in the order the server gave it, while cores are free."""
+        while self.waiting and self.waiting[0].resources.cores <= self.settings.cores - self.used_cores():
+            self._launch(self.waiting.popleft())
+
+    def _never_started(self, assignment: Assignment, state: State, message: str) -> None:
+        job = runner.job_for(assignment, self.settings.root)
+        self._finish(assignment, job, runner.report(job, state, message=message))
 
     def _launch(self, assignment: Assignment) -> None:
         job = runner.job_for(assignment, self.settings.root)
@@ -161,6 +190,7 @@ class Agent:
 
     def _release(self, key: tuple[int, int]) -> None:
         self.slots.pop(key, None)
+        self._fill()
         self.capacity.set()
 
     async def _run(self, assignment: Assignment, job: Job) -> None:
@@ -169,6 +199,7 @@ class Agent:
         try:
             for item in assignment.files:
                 await self.client.fetch_input(job.calc_id, job.attempt, item.path, job.workdir / item.path)
+            began = time.monotonic()
             running = await runner.start(self.executor, job)
         except (OSError, ValueError, ApiError, ServerUnreachable) as error:
             self._finish(
@@ -184,6 +215,7 @@ class Agent:
         ended = asyncio.Event()
         shipper = asyncio.create_task(self._ship_while_running(job, running, ended))
         outcome = await running.wait()
+        self.pace.saw_run(time.monotonic() - began)
         ended.set()
         await shipper
         self._finish(assignment, job, runner.finished(job, outcome))
@@ -209,6 +241,8 @@ class Agent:
                 log.debug("log shipping postponed: %s", error)
 
     async def _drop(self, held: list[Held], reason: str) -> None:
+        gone = {(h.id, h.attempt) for h in held}
+        self.waiting = deque(a for a in self.waiting if (a.id, a.attempt) not in gone)
         for h in held:
             slot = self.slots.get((h.id, h.attempt))
             if slot is not None:

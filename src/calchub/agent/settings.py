@@ -20,8 +20,9 @@ class AgentSettings:
     gpus: int = 0
     executor: str = "local"
     claim_wait: float = 20.0
-    #: Runs claimed ahead of free cores, so the next one starts without a round trip.
-    prefetch: int = 0
+    #: Cores' worth of work claimed ahead, so the next run starts without a round trip
+    #: (None: paced by how long runs take against a round trip; see ``agent.pace``).
+    prefetch: int | None = None
 
     @property
     def spool(self) -> Path:

@@ -45,12 +45,21 @@ def fail(message: str, code: int = 1) -> NoReturn:
 @contextmanager
 def friendly_errors() -> Iterator[None]:
     """Turn client errors into one line on stderr and a non-zero exit."""
+    from pydantic import ValidationError
+
     from calchub.client.errors import CalchubError
 
     try:
         yield
     except CalchubError as error:
         fail(str(error))
+    except ValidationError as error:  # bad options, refused before anything is sent
+        fail(
+            "; ".join(
+                f"{'.'.join(map(str, e['loc']))}: {e['msg'].removeprefix('Value error, ')}"
+                for e in error.errors(include_url=False)
+            )
+        )
 
 
 def when(value: datetime | None) -> str:

@@ -45,7 +45,9 @@ def agent(
     root: Annotated[Path | None, typer.Option(help="where work folders go")] = None,
     name: Annotated[str | None, typer.Option(help="this agent's name (default: host name)")] = None,
     cores: Annotated[int | None, typer.Option(help="cores to fill (default: all)")] = None,
-    prefetch: Annotated[int, typer.Option(min=0, help="runs to claim ahead of free cores")] = 0,
+    prefetch: Annotated[
+        int | None, typer.Option(min=0, help="cores' worth of work to claim ahead (default: --cores)")
+    ] = None,
 ) -> None:
     """Run a site agent: it claims this cluster's work and runs it here."""
     import asyncio
@@ -83,6 +85,8 @@ def up(
 
     home = home_from_env()
     env = {**os.environ, "CALCHUB_HOME": str(home)}
+    # `kill`, systemd and container runtimes stop with SIGTERM: stop both children as for Ctrl-C.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     server = subprocess.Popen(
         [sys.executable, "-m", "calchub.server", "--host", host, "--port", str(port), "--bootstrap"], env=env
     )

@@ -48,6 +48,7 @@ class ClaimRequest(Strict):
     gpus: int = Field(0, ge=0)
     memory: int | None = Field(None, ge=0)
     max_count: int = Field(100, ge=0, le=1000)
+    job_cores: int | None = Field(None, ge=1, description="the most cores one calculation may have here")
     wait: float = Field(20.0, ge=0, le=60, description="seconds to hold the request open")
     held: list[Held] = []
 

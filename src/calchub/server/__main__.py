@@ -23,6 +23,8 @@ from calchub.server.hub import Hub
 from calchub.server.services.auth import bootstrap
 from calchub.server.settings import Settings
 
+SHUTDOWN_GRACE_SECONDS = 2
+
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="calchub server", description=__doc__)
@@ -54,6 +56,9 @@ def main(argv: list[str] | None = None) -> int:
         port=args.port,
         log_level=settings.log_level,
         access_log=os.environ.get("CALCHUB_ACCESS_LOG") == "1",
+        # Long-polls (agents' claims, waits) and log follows would hold a stop for up to
+        # 20 s, or for ever; their clients retry, so cut them off after a short grace.
+        timeout_graceful_shutdown=SHUTDOWN_GRACE_SECONDS,
     )
     return 0
 

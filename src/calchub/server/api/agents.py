@@ -28,11 +28,16 @@ def heartbeat(hub: HubDep, agent: CurrentAgent, body: wire.Heartbeat) -> wire.He
 
 
 @router.post("/claim", response_model=wire.ClaimReply)
-async def claim(hub: HubDep, agent: CurrentAgent, body: wire.ClaimRequest) -> wire.ClaimReply:
+async def claim(
+    hub: HubDep, agent: CurrentAgent, body: wire.ClaimRequest, request: Request
+) -> wire.ClaimReply:
     """Claim work that fits; with nothing to give, hold the request until there is (long-poll)."""
     deadline = time.monotonic() + body.wait
     while True:
         event = hub.wakeups.current(f"claim:{agent.cluster_id}")
+        if await request.is_disconnected():
+            # The agent is gone (killed, restarted): what it claimed now would be lost with it.
+            return wire.ClaimReply(lease_seconds=hub.settings.lease_seconds)
         reply = await run_in_threadpool(_claim_once, hub, agent, body)
         if reply.calculations or reply.cancel:
             return reply

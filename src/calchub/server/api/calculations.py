@@ -144,6 +144,10 @@ async def _follow(
             yield data
             continue
         current, state = await run_in_threadpool(_log_view, hub, user, calc_id, None)
+        if attempt == 0 and current > 0:
+            # Followed while still queued: the first run has begun, follow it.
+            attempt = current
+            continue
         if current != attempt or state in TERMINAL:
             # One last read: the final chunk may have landed with the state change.
             tail = hub.store.read_log(calc_id, attempt, stream, offset)

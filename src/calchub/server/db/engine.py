@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -38,12 +39,29 @@ def _sqlite_engine(url: str, database: str | None) -> Engine:
         cursor.execute("PRAGMA busy_timeout=30000")
         cursor.close()
 
+    # SQLite has one writer at a time. Its own busy handler makes a waiting
+    # connection sleep in steps of up to 100 ms, so threads of this process take
+    # turns on a lock instead, and SQLite's handler only arbitrates between processes.
+    turn = threading.Lock()
+
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
-        # Take the write lock up front: a deferred transaction that later writes
-        # can fail at once with "database is locked" instead of waiting its turn.
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        turn.acquire()
+        connection.info["turn"] = True
+        try:
+            # Take the write lock up front: a deferred transaction that later writes
+            # can fail at once with "database is locked" instead of waiting its turn.
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+        except BaseException:
+            _end(connection)
+            raise
 
+    def _end(connection: Any) -> None:
+        if connection.info.pop("turn", False):
+            turn.release()
+
+    event.listen(engine, "commit", _end)
+    event.listen(engine, "rollback", _end)
     return engine
 
 

@@ -68,7 +68,7 @@ def search(session: Session, query: ListQuery) -> list[tuple[Calculation, str, s
     if query.cluster_id is not None:
         conditions.append(Calculation.cluster_id == query.cluster_id)
     if query.name:
-        conditions.append(Calculation.name.like(query.name.replace("*", "%")))
+        conditions.append(Calculation.name.like(_like(query.name), escape="\\"))
     if query.ids:
         conditions.append(Calculation.id.in_(query.ids))
     if query.after is not None:
@@ -82,6 +82,12 @@ def search(session: Session, query: ListQuery) -> list[tuple[Calculation, str, s
     order = [column.desc(), Calculation.id.desc()] if descending else [column, Calculation.id]
     stmt = stmt.where(*conditions).order_by(*order).limit(query.limit)
     return [(row[0], row[1], row[2]) for row in session.execute(stmt)]
+
+
+def _like(pattern: str) -> str:
+    """A name pattern in which only ``*`` is a wildcard, as a LIKE pattern (``_`` and ``%`` are literal)."""
+    escaped = pattern.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return escaped.replace("*", "%")
 
 
 def queued_for(session: Session, cluster_id: int, limit: int) -> list[Calculation]:

@@ -58,10 +58,12 @@ def claim_once(
         return wire.ClaimReply(cancel=cancel, lease_seconds=lease)
     slots = Slots(request.cores, request.gpus, request.memory)
     picked: list[Calculation] = []
-    for calc in repo.queued_for(session, agent.cluster_id, limit=max(request.max_count * 4, 50)):
+    # A few more than asked for, so small work can pass a big calculation that does not fit.
+    for calc in repo.queued_for(session, agent.cluster_id, limit=request.max_count + 16):
         if len(picked) == request.max_count:
             break
-        if slots.fits(calc.cores, calc.gpus, calc.memory):
+        too_big = request.job_cores is not None and calc.cores > request.job_cores
+        if not too_big and slots.fits(calc.cores, calc.gpus, calc.memory):
             slots = slots.minus(calc.cores, calc.gpus, calc.memory)
             picked.append(calc)
     at = now()

@@ -28,12 +28,14 @@ def submit(
 ) -> list[wire.Calculation]:
     """Create calculations, all or none: any bad one refuses the whole batch."""
     clusters = _clusters_for(session, {r.cluster for r in requests})
+    # Check every input file before any is written: the store is not rolled back with the session.
+    inputs = [[(item.path, _input_data(item)) for item in r.files] for r in requests]
     created_at = now()
     calcs = [_new_row(caller, clusters[r.cluster], r, created_at) for r in requests]
     repo.add_all(session, calcs)
     repo.add_events(session, [transitions.created(session, c, caller.actor) for c in calcs])
-    for calc, request in zip(calcs, requests, strict=True):
-        _store_inputs(session, store, calc, request.files)
+    for calc, files in zip(calcs, inputs, strict=True):
+        _store_inputs(session, store, calc, files)
     session.flush()
     names = {c.id: c.name for c in clusters.values()}
     return [to_wire(c, caller.username, names[c.cluster_id], []) for c in calcs]
@@ -73,24 +75,28 @@ def _new_row(caller: Caller, cluster: Cluster, r: wire.CalculationCreate, at: da
     )
 
 
-def _store_inputs(session: Session, store: Store, calc: Calculation, files: list[wire.InputFile]) -> None:
-    for item in files:
-        try:
-            data = item.data()
-        except ValueError:
-            raise Invalid(f"input file {item.path!r} is not valid base64", "files") from None
-        if len(data) > wire.MAX_INPUT_FILE_BYTES:
-            raise TooLarge(
-                f"input file {item.path!r} is {len(data)} bytes; inline files are limited to "
-                f"{wire.MAX_INPUT_FILE_BYTES} bytes"
-            )
-        size, sha = store.put(calc.id, "input", item.path, data)
+def _input_data(item: wire.InputFile) -> bytes:
+    try:
+        data = item.data()
+    except ValueError:
+        raise Invalid(f"input file {item.path!r} is not valid base64", "files") from None
+    if len(data) > wire.MAX_INPUT_FILE_BYTES:
+        raise TooLarge(
+            f"input file {item.path!r} is {len(data)} bytes; inline files are limited to "
+            f"{wire.MAX_INPUT_FILE_BYTES} bytes"
+        )
+    return data
+
+
+def _store_inputs(session: Session, store: Store, calc: Calculation, files: list[tuple[str, bytes]]) -> None:
+    for path, data in files:
+        size, sha = store.put(calc.id, "input", path, data)
         session.add(
             CalculationFile(
                 calculation_id=calc.id,
                 attempt=0,
                 kind="input",
-                path=item.path,
+                path=path,
                 size=size,
                 sha256=sha,
             )

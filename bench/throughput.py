@@ -1,0 +1,133 @@
+"""Throughput and dispatch latency of calchub against a plain Python loop.
+
+Starts a real server (SQLite) and a real local agent as separate processes,
+submits N trivial calculations (/bin/true) in one batch and waits for all of
+them; in the same run it times a plain Python loop spawning the same
+processes one after another. Then it submits calculations one at a time to
+the idle agent and measures dispatch latency: from the server accepting the
+calculation to the agent starting its process.
+
+    python bench/throughput.py [-n 2000] [--dispatch 50]
+
+The last line printed is the result:
+calcs_per_s=... raw_per_s=... ratio=... dispatch_p50_ms=... dispatch_p95_ms=...
+Targets on a 2-core machine: ratio >= 0.3, dispatch p50 < 50 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+from calchub.client import Client
+from calchub.testing import free_port
+
+
+def start(home: Path, port: int, cores: int) -> list[subprocess.Popen[bytes]]:
+    env = {**os.environ, "CALCHUB_HOME": str(home), "CALCHUB_LOG_LEVEL": "warning"}
+    env.pop("CALCHUB_DATABASE_URL", None)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "calchub.server", "--port", str(port), "--bootstrap"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            if httpx.get(f"{url}/api/v1/health", timeout=1).is_success:
+                break
+        except httpx.TransportError:
+            if time.monotonic() > deadline or server.poll() is not None:
+                raise SystemExit("the server did not start") from None
+            time.sleep(0.05)
+    agent = subprocess.Popen(
+        [sys.executable, "-m", "calchub", "agent", "--cores", str(cores)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    return [server, agent]
+
+
+def stop(processes: list[subprocess.Popen[bytes]]) -> None:
+    for process in reversed(processes):
+        process.terminate()
+        process.wait(30)
+
+
+def raw_loop(n: int) -> float:
+    began = time.perf_counter()
+    for _ in range(n):
+        subprocess.run(["/bin/true"], check=True)
+    return n / (time.perf_counter() - began)
+
+
+def through_calchub(client: Client, n: int) -> float:
+    began = time.perf_counter()
+    calcs = client.submit_many([{"command": ["/bin/true"], "name": f"bench-{i}"} for i in range(n)])
+    done = client.wait_all([c.id for c in calcs], timeout=600)
+    elapsed = time.perf_counter() - began
+    failed = [c.id for c in done if c.state != "completed"]
+    if failed:
+        raise SystemExit(f"{len(failed)} calculations did not complete, e.g. {failed[:5]}")
+    return n / elapsed
+
+
+def dispatch_ms(client: Client, m: int) -> list[float]:
+    samples = []
+    for i in range(m):
+        calc = client.wait(client.submit(["/bin/true"], name=f"dispatch-{i}").id, timeout=60)
+        assert calc.started_at is not None, calc
+        samples.append((calc.started_at - calc.created_at).total_seconds() * 1000)
+    return samples
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("-n", type=int, default=2000, help="calculations in the throughput run")
+    parser.add_argument("--dispatch", type=int, default=50, help="one-at-a-time submissions for latency")
+    parser.add_argument("--cores", type=int, default=os.cpu_count() or 1, help="cores the agent fills")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="calchub-bench-") as tmp:
+        home = Path(tmp)
+        processes = start(home, free_port(), args.cores)
+        try:
+            with _client(home) as client:
+                through_calchub(client, min(200, args.n))  # warm up: imports, caches, SQLite pages
+                calcs_per_s = through_calchub(client, args.n)
+                latencies = dispatch_ms(client, args.dispatch)
+        finally:
+            stop(processes)
+    raw_per_s = raw_loop(args.n)
+    p50 = statistics.median(latencies)
+    p95 = statistics.quantiles(latencies, n=20)[-1]
+    ratio = calcs_per_s / raw_per_s
+    print(
+        f"targets: ratio >= 0.3 ({'met' if ratio >= 0.3 else 'MISSED'}), "
+        f"dispatch p50 < 50 ms ({'met' if p50 < 50 else 'MISSED'}); n={args.n} cores={args.cores}"
+    )
+    print(
+        f"calcs_per_s={calcs_per_s:.1f} raw_per_s={raw_per_s:.1f} ratio={ratio:.3f} "
+        f"dispatch_p50_ms={p50:.1f} dispatch_p95_ms={p95:.1f}"
+    )
+
+
+def _client(home: Path) -> Client:
+    os.environ["CALCHUB_HOME"] = str(home)
+    return Client()
+
+
+if __name__ == "__main__":
+    main()
