@@ -5,6 +5,9 @@ Built in the app's lifespan and handed to routes through ``api.deps``.
 
 from __future__ import annotations
 
+import hashlib
+import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -19,12 +22,48 @@ from calchub.server.settings import Settings
 from calchub.server.storage import Store
 
 
+class CallerCache:
+    """Who a credential belongs to, remembered for a few seconds.
+
+    Saves a database transaction on every request. Revoking a token or key, or
+    switching a cluster, clears it in this process; other replicas forget
+    within ``ttl`` seconds.
+    """
+
+    def __init__(self, ttl: float = 5.0) -> None:
+        self.ttl = ttl
+        self._items: dict[str, tuple[float, object]] = {}
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def _key(secret: str) -> str:
+        return hashlib.sha256(secret.encode()).hexdigest()
+
+    def get(self, secret: str) -> object | None:
+        with self._lock:
+            found = self._items.get(self._key(secret))
+        if found is None or found[0] < time.monotonic():
+            return None
+        return found[1]
+
+    def put(self, secret: str, caller: object) -> None:
+        with self._lock:
+            if len(self._items) > 10_000:
+                self._items.clear()
+            self._items[self._key(secret)] = (time.monotonic() + self.ttl, caller)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+
+
 @dataclass
 class Hub:
     settings: Settings
     engine: Engine
     store: Store
     wakeups: Wakeups = field(default_factory=Wakeups)
+    callers: CallerCache = field(default_factory=CallerCache)
 
     def __post_init__(self) -> None:
         self._sessions = make_sessionmaker(self.engine)

@@ -78,4 +78,6 @@ def create_token(hub: HubDep, user: CurrentUser, body: TokenCreate) -> Token:
 @router.delete("/tokens/{token_id}", response_model=Token)
 def revoke_token(hub: HubDep, user: CurrentUser, token_id: int) -> Token:
     with hub.uow() as session:
-        return _token(auth.revoke_token(session, user, token_id))
+        revoked = _token(auth.revoke_token(session, user, token_id))
+    hub.callers.clear()
+    return revoked

@@ -32,7 +32,9 @@ def show(hub: HubDep, user: CurrentUser, name: str) -> wire.Cluster:
 @router.patch("/{name}", response_model=wire.Cluster)
 def update(hub: HubDep, user: CurrentUser, name: str, body: wire.ClusterUpdate) -> wire.Cluster:
     with hub.uow() as session:
-        return clusters.update(session, user, name, body)
+        updated = clusters.update(session, user, name, body)
+    hub.callers.clear()  # agents of this cluster carry its enabled flag
+    return updated
 
 
 @router.post("/{name}/keys", response_model=wire.AgentKeyIssued, status_code=status.HTTP_201_CREATED)
@@ -50,4 +52,6 @@ def keys(hub: HubDep, user: CurrentUser, name: str) -> list[wire.AgentKey]:
 @router.delete("/{name}/keys/{key_id}", response_model=wire.AgentKey)
 def revoke_key(hub: HubDep, user: CurrentUser, name: str, key_id: int) -> wire.AgentKey:
     with hub.uow() as session:
-        return clusters.revoke_key(session, user, name, key_id)
+        revoked = clusters.revoke_key(session, user, name, key_id)
+    hub.callers.clear()
+    return revoked

@@ -30,13 +30,25 @@ def _secret(credentials: HTTPAuthorizationCredentials | None) -> str:
 
 
 def current_user(hub: HubDep, credentials: Credentials) -> auth.Caller:
+    secret = _secret(credentials)
+    cached = hub.callers.get(secret)
+    if isinstance(cached, auth.Caller):
+        return cached
     with hub.uow() as session:
-        return auth.user_for_token(session, _secret(credentials))
+        caller = auth.user_for_token(session, secret)
+    hub.callers.put(secret, caller)
+    return caller
 
 
 def current_agent(hub: HubDep, credentials: Credentials) -> auth.AgentCaller:
+    secret = _secret(credentials)
+    cached = hub.callers.get(secret)
+    if isinstance(cached, auth.AgentCaller):
+        return cached
     with hub.uow() as session:
-        return auth.agent_for_key(session, _secret(credentials))
+        agent = auth.agent_for_key(session, secret)
+    hub.callers.put(secret, agent)
+    return agent
 
 
 CurrentUser = Annotated[auth.Caller, Depends(current_user)]
