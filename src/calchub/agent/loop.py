@@ -26,6 +26,10 @@ log = logging.getLogger("calchub.agent")
 STOP_GRACE = 10.0
 
 
+class AgentBroken(RuntimeError):
+    """One of the agent's loops died; the agent stops rather than limp on."""
+
+
 @dataclass
 class Slot:
     job: Job
@@ -80,16 +84,22 @@ class Agent:
         )
         delivery_stop = asyncio.Event()
         tasks = [
-            asyncio.create_task(self.delivery.run(delivery_stop)),
-            asyncio.create_task(self._heartbeats(stop)),
-            asyncio.create_task(self._claims(stop)),
+            asyncio.create_task(self.delivery.run(delivery_stop), name="delivery"),
+            asyncio.create_task(self._heartbeats(stop), name="heartbeats"),
+            asyncio.create_task(self._claims(stop), name="claims"),
         ]
-        await stop.wait()
+        stopping = asyncio.create_task(stop.wait())
+        await asyncio.wait([stopping, *tasks], return_when=asyncio.FIRST_COMPLETED)
+        stopping.cancel()
+        broken = next((t for t in tasks if t.done()), None)
         await self._shut_down(tasks[1:])
         delivery_stop.set()
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(tasks[0], STOP_GRACE)
+        await asyncio.wait([tasks[0]], timeout=STOP_GRACE)
         await self.client.close()
+        if broken is not None:
+            # A loop must never end on its own: stop the whole agent rather than
+            # go on heartbeating without claiming (or claiming without delivering).
+            raise AgentBroken(f"agent loop {broken.get_name()} ended") from broken.exception()
 
     async def _shut_down(self, loops: list[asyncio.Task[None]]) -> None:
         for task in loops:

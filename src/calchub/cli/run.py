@@ -53,7 +53,7 @@ def agent(
     import asyncio
     import logging
 
-    from calchub.agent.loop import Agent
+    from calchub.agent.loop import Agent, AgentBroken
     from calchub.agent.settings import AgentConfigError, resolve
 
     try:
@@ -71,7 +71,11 @@ def agent(
             loop.add_signal_handler(sig, stop.set)
         await Agent(settings).run(stop)
 
-    asyncio.run(main())
+    try:
+        asyncio.run(main())
+    except AgentBroken as error:
+        logging.getLogger("calchub.agent").exception("the agent stopped: %s", error)
+        raise typer.Exit(3) from error
 
 
 def up(

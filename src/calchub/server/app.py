@@ -65,8 +65,15 @@ async def _reap_forever(hub: Hub) -> None:
     every = min(hub.settings.lease_seconds / 4, 5.0)
     while True:
         await asyncio.sleep(every)
+        # A cancel must not abandon a pass in its thread: the lifespan disposes the engine
+        # next, and a connection still checked out would be left open.
+        reaping = asyncio.ensure_future(run_in_threadpool(_reap_once, hub))
         try:
-            await run_in_threadpool(_reap_once, hub)
+            await asyncio.shield(reaping)
+        except asyncio.CancelledError:
+            with contextlib.suppress(Exception):
+                await reaping
+            raise
         except Exception:
             log.exception("lease check failed", extra={"action": "leases.error"})
 

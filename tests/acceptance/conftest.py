@@ -1,0 +1,422 @@
+"""A harness for the acceptance tests: real `calchub` processes, each site in its own home.
+
+A :class:`Site` is one calchub installation: its own ``CALCHUB_HOME`` in a
+temporary folder, its own free port and its own database. The server
+(``python -m calchub.server --bootstrap``) and the agent (``calchub agent``)
+run as separate processes, each the leader of its own process group, so a
+test can stop or SIGKILL one alone. Whatever happens, teardown kills every
+process the site started, including calculations orphaned by a killed agent
+(found by the site's unique ``CALCHUB_HOME`` in their environment).
+
+Nothing here sleeps for a fixed time: it waits on output lines, long-polls
+and processes, and polls (short interval, deadline) only where there is no
+event to wait on, such as a file appearing or a process going away.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import queue
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+import psutil
+import pytest
+
+from calchub.client import Client
+from calchub.testing import free_port
+from tests.conftest import _drop, _pg_available, _pg_url, _recreate
+
+T = TypeVar("T")
+
+CALCHUB = [sys.executable, "-m", "calchub"]
+LEASE_SECONDS = 3
+HEARTBEAT_SECONDS = 1
+START_SECONDS = 30.0
+STOP_SECONDS = 15.0
+
+
+def eventually(check: Callable[[], T], timeout: float = 10.0, what: str = "a condition") -> T:
+    """Poll ``check`` every 50 ms until it returns something truthy; fail after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            pytest.fail(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(0.05)
+
+
+def pid_alive(pid: int) -> bool:
+    """True while ``pid`` exists and is not a zombie."""
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+class Proc:
+    """A child process whose merged output is read line by line as it comes."""
+
+    def __init__(self, name: str, argv: list[str], env: dict[str, str], log: Path, cwd: Path) -> None:
+        self.name = name
+        self.argv = argv
+        self.lines: list[str] = []
+        self._seen = threading.Condition()
+        self._log = log
+        self.popen = subprocess.Popen(
+            argv,
+            env=env,
+            cwd=cwd,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            bufsize=1,
+            start_new_session=True,
+        )
+        self.pid = self.popen.pid
+        self._reader = threading.Thread(target=self._read, name=f"read-{name}", daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.popen.stdout is not None
+        with self._log.open("a") as log:
+            for line in self.popen.stdout:
+                log.write(line)
+                log.flush()
+                with self._seen:
+                    self.lines.append(line.rstrip("\n"))
+                    self._seen.notify_all()
+        with self._seen:
+            self._seen.notify_all()
+
+    @property
+    def output(self) -> str:
+        with self._seen:
+            return "\n".join(self.lines)
+
+    def wait_for_line(self, pattern: str, timeout: float = START_SECONDS) -> re.Match[str]:
+        """The first output line matching ``pattern`` (a regex), waiting for it to be printed."""
+        regex = re.compile(pattern)
+        deadline = time.monotonic() + timeout
+        checked = 0
+        with self._seen:
+            while True:
+                for line in self.lines[checked:]:
+                    if found := regex.search(line):
+                        return found
+                checked = len(self.lines)
+                left = deadline - time.monotonic()
+                if left <= 0 or (not self._reader.is_alive() and checked == len(self.lines)):
+                    break
+                self._seen.wait(min(left, 0.5))
+        if not self._reader.is_alive():
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.popen.wait(5)
+        pytest.fail(
+            f"{self.name} (exit {self.popen.poll()}) did not print a line matching {pattern!r} "
+            f"within {timeout} s; it printed:\n{self.output}"
+        )
+
+    def alive(self) -> bool:
+        return self.popen.poll() is None
+
+    def send(self, sig: int) -> None:
+        if self.alive():
+            self.popen.send_signal(sig)
+
+    def wait(self, timeout: float = STOP_SECONDS) -> int:
+        try:
+            code = self.popen.wait(timeout)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"{self.name} did not exit within {timeout} s; it printed:\n{self.output}")
+        self._reader.join(5)
+        return code
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = STOP_SECONDS) -> int:
+        self.send(sig)
+        return self.wait(timeout)
+
+    def descendants(self) -> list[int]:
+        try:
+            return [p.pid for p in psutil.Process(self.pid).children(recursive=True)]
+        except psutil.NoSuchProcess:
+            return []
+
+    def kill(self) -> None:
+        """SIGKILL the process group while its leader lives (a dead leader's group is swept by pid)."""
+        if self.alive():
+            try:
+                os.killpg(self.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                self.popen.kill()
+
+    def reap(self) -> None:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.popen.wait(10)
+        self._reader.join(5)
+        # Closing a pipe another thread still reads would block on its lock: leave that one to GC.
+        if self.popen.stdout is not None and not self._reader.is_alive():
+            self.popen.stdout.close()
+
+
+class Follower:
+    """Reads ``Client.follow`` in a thread, so the test can wait on the stream with a deadline."""
+
+    _END = object()
+
+    def __init__(self, client: Client, calc_id: int, stream: str = "stdout") -> None:
+        self.text = ""
+        self.ended = False
+        self._chunks: queue.Queue[object] = queue.Queue()
+        self._thread = threading.Thread(
+            target=self._read, args=(client, calc_id, stream), name=f"follow-{calc_id}", daemon=True
+        )
+        self._thread.start()
+
+    def _read(self, client: Client, calc_id: int, stream: str) -> None:
+        try:
+            for chunk in client.follow(calc_id, stream):
+                self._chunks.put(chunk)
+        except BaseException as error:  # handed to the test thread
+            self._chunks.put(error)
+        self._chunks.put(self._END)
+
+    def _take(self, deadline: float) -> bool:
+        """Take one chunk; False when the stream has ended."""
+        if self.ended:
+            return False
+        try:
+            item = self._chunks.get(timeout=max(0.0, deadline - time.monotonic()))
+        except queue.Empty:
+            pytest.fail(f"the log stream gave nothing more in time; so far: {self.text!r}")
+        if item is self._END:
+            self.ended = True
+            return False
+        if isinstance(item, BaseException):
+            raise item
+        assert isinstance(item, str)
+        self.text += item
+        return True
+
+    def until(self, needle: str, timeout: float = 15.0) -> str:
+        """Read until ``needle`` has been streamed; fail if the stream ends or stalls first."""
+        deadline = time.monotonic() + timeout
+        while needle not in self.text:
+            if not self._take(deadline):
+                pytest.fail(f"the log stream ended before {needle!r}; it gave {self.text!r}")
+        return self.text
+
+    def end(self, timeout: float = 15.0) -> str:
+        """Read until the server ends the stream; the whole text."""
+        deadline = time.monotonic() + timeout
+        while self._take(deadline):
+            pass
+        self._thread.join(5)
+        return self.text
+
+
+class Site:
+    """One calchub: a home, a port, a database, and the processes serving them."""
+
+    def __init__(self, root: Path, database_url: str) -> None:
+        self.root = root
+        self.home = root / "home"
+        self.home.mkdir(parents=True)
+        self.database_url = database_url
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.env = {
+            **{k: v for k, v in os.environ.items() if not k.startswith("CALCHUB_")},
+            "CALCHUB_HOME": str(self.home),
+            "CALCHUB_DATABASE_URL": database_url,
+            "CALCHUB_LEASE_SECONDS": str(LEASE_SECONDS),
+            "CALCHUB_HEARTBEAT_SECONDS": str(HEARTBEAT_SECONDS),
+            "CALCHUB_LOG_LEVEL": "info",
+            "PYTHONUNBUFFERED": "1",
+            "COLUMNS": "200",
+            "NO_COLOR": "1",
+        }
+        self.procs: list[Proc] = []
+        self.server: Proc | None = None
+        self.agent: Proc | None = None
+        self._clients: list[Client] = []
+        self._counts: dict[str, int] = {}
+
+    # -- processes ------------------------------------------------------------
+
+    def spawn(self, name: str, argv: list[str]) -> Proc:
+        number = self._counts[name] = self._counts.get(name, 0) + 1
+        label = f"{name}-{number}"
+        proc = Proc(label, argv, self.env, self.root / f"{label}.log", self.root)
+        self.procs.append(proc)
+        return proc
+
+    def start_server(self) -> Proc:
+        self.server = self.spawn(
+            "server",
+            [sys.executable, "-m", "calchub.server", "--port", str(self.port), "--bootstrap"],
+        )
+        self.wait_healthy(self.server)
+        return self.server
+
+    def wait_healthy(self, proc: Proc) -> None:
+        def healthy() -> bool:
+            if not proc.alive():
+                pytest.fail(f"{proc.name} exited with {proc.popen.returncode}:\n{proc.output}")
+            try:
+                return httpx.get(f"{self.url}/api/v1/health", timeout=2).is_success
+            except httpx.TransportError:
+                return False
+
+        eventually(healthy, START_SECONDS, f"{self.url}/api/v1/health")
+
+    def start_agent(self, *extra: str) -> Proc:
+        self.agent = self.spawn("agent", [*CALCHUB, "agent", *extra])
+        self.agent.wait_for_line(r"calchub\.agent agent .* up:")
+        return self.agent
+
+    def up(self) -> Site:
+        """A server and an agent, ready for work."""
+        self.start_server()
+        self.start_agent()
+        return self
+
+    def stop_server(self, sig: int = signal.SIGTERM) -> int:
+        assert self.server is not None
+        return self.server.stop(sig)
+
+    # -- talking to it ----------------------------------------------------------
+
+    @property
+    def token(self) -> str:
+        token: str = json.loads((self.home / "client.json").read_text())["token"]
+        return token
+
+    def client(self) -> Client:
+        client = Client(self.url, self.token)
+        self._clients.append(client)
+        return client
+
+    def cli(self, *args: str, timeout: float = 60.0) -> subprocess.CompletedProcess[str]:
+        """Run ``calchub ARGS`` to its end and return what it printed (never raises on exit codes)."""
+        return subprocess.run(
+            [*CALCHUB, *args],
+            env=self.env,
+            cwd=self.root,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+
+    def cli_json(self, *args: str) -> Any:
+        done = self.cli(*args, "--json")
+        assert done.returncode == 0, f"calchub {' '.join(args)} --json failed:\n{done.stdout}\n{done.stderr}"
+        return json.loads(done.stdout)
+
+    # -- clean-up ---------------------------------------------------------------
+
+    def orphans(self) -> list[int]:
+        """Processes still running with this site's home in their environment (runs of a dead agent)."""
+        found = []
+        for process in psutil.process_iter(["pid"]):
+            try:
+                if process.pid != os.getpid() and process.environ().get("CALCHUB_HOME") == str(self.home):
+                    found.append(process.pid)
+            except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+                continue
+        return found
+
+    def close(self) -> None:
+        for client in self._clients:
+            client.close()
+        # Whatever the site started, however it ended: the groups, their children, and runs
+        # orphaned by a killed agent or a killed `calchub up` (found by this site's home).
+        stray = {pid for proc in self.procs for pid in proc.descendants()} | set(self.orphans())
+        for proc in reversed(self.procs):
+            proc.kill()
+        for pid in stray:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
+        for proc in self.procs:
+            proc.reap()
+
+    def dump(self) -> str:
+        return "\n".join(f"----- {p.name} ({' '.join(p.argv[1:])}) -----\n{p.output}" for p in self.procs)
+
+
+@pytest.fixture
+def database_url(db_kind: str, tmp_path: Path) -> Iterator[str]:
+    """An empty database of the kind under test, which the server migrates itself on start.
+
+    Overrides the shared fixture: acceptance starts from nothing, as a new site does, and
+    the PostgreSQL database is named after this process, so concurrent pytest sessions on
+    the same PostgreSQL server (whose workers share names like gw0) cannot drop it.
+    """
+    if db_kind == "sqlite":
+        yield f"sqlite:///{tmp_path / 'calchub.db'}"
+        return
+    reason = _pg_available()
+    if reason:
+        pytest.skip(reason)
+    name = f"calchub_acceptance_{os.getpid()}_test"
+    _recreate(name, template=None)
+    try:
+        yield _pg_url(name)
+    finally:
+        _drop(name)
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    """A database URL for the tests that run on SQLite only, to keep the tier fast."""
+    return f"sqlite:///{tmp_path / 'calchub.db'}"
+
+
+def _site(root: Path, database_url: str, request: pytest.FixtureRequest) -> Iterator[Site]:
+    site = Site(root, database_url)
+    try:
+        yield site
+    finally:
+        site.close()
+        failed = getattr(request.node, "rep_call", None)
+        if failed is not None and failed.failed:
+            print(site.dump())
+
+
+@pytest.fixture
+def site(tmp_path: Path, database_url: str, request: pytest.FixtureRequest) -> Iterator[Site]:
+    """A site (not yet started) on each database under test."""
+    yield from _site(tmp_path / "site", database_url, request)
+
+
+@pytest.fixture
+def local_site(tmp_path: Path, sqlite_url: str, request: pytest.FixtureRequest) -> Iterator[Site]:
+    """A site (not yet started) on SQLite."""
+    yield from _site(tmp_path / "site", sqlite_url, request)
+
+
+@pytest.fixture
+def running(local_site: Site) -> Site:
+    """A started SQLite site: server and agent up."""
+    return local_site.up()
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    report = yield
+    setattr(item, f"rep_{report.when}", report)
+    return report
