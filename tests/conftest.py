@@ -55,7 +55,7 @@ def pg_template(worker_id: str) -> Iterator[str]:
     from calchub.server.db.engine import make_engine
     from calchub.server.db.migrate import upgrade
 
-    name = f"calchub_tpl_{worker_id}_test"
+    name = f"calchub_tpl_{worker_id}_{os.getpid()}_test"
     _recreate(name, template=None)
     engine = make_engine(_pg_url(name))
     upgrade(engine)
@@ -97,7 +97,7 @@ def database_url(
         yield f"sqlite:///{tmp_path / 'calchub.db'}"
         return
     template = request.getfixturevalue("pg_template")
-    name = f"calchub_{worker_id}_test"
+    name = f"calchub_{worker_id}_{os.getpid()}_test"
     _recreate(name, template)
     yield _pg_url(name)
     _drop(name)

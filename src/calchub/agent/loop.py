@@ -91,7 +91,8 @@ class Agent:
         stopping = asyncio.create_task(stop.wait())
         await asyncio.wait([stopping, *tasks], return_when=asyncio.FIRST_COMPLETED)
         stopping.cancel()
-        broken = next((t for t in tasks if t.done()), None)
+        # A loop that saw `stop` may end in the same turn as `stopping`: that is not breaking.
+        broken = next((t for t in tasks if t.done() and (not stop.is_set() or t.exception())), None)
         await self._shut_down(tasks[1:])
         delivery_stop.set()
         await asyncio.wait([tasks[0]], timeout=STOP_GRACE)
@@ -148,31 +149,40 @@ class Agent:
                 await _first(stop.wait(), timeout=backoff)
                 backoff = min(backoff * 2, 5.0)
 
+    def _wanted(self) -> int:
+        """Cores' worth of work to ask for now: none while half the window still waits here."""
+        window = self.ahead()
+        waiting = sum(a.resources.cores for a in self.waiting)
+        if self.waiting and waiting > window // 2:
+            return 0
+        return max(self.settings.cores + window - self.used_cores() - waiting, 0)
+
     async def _claim_once(self) -> None:
         assert self.client is not None
-        waiting = sum(a.resources.cores for a in self.waiting)
-        free = max(self.settings.cores + self.ahead() - self.used_cores() - waiting, 0)
+        want = self._wanted()
         request = ClaimRequest(
             agent=self.settings.name,
-            cores=free,
+            cores=want,
             gpus=self.settings.gpus,
-            max_count=free,
+            max_count=want,
             job_cores=self.settings.cores,
             wait=self.settings.claim_wait,
             held=self.held(),
         )
-        self.capacity.clear()
         call = asyncio.create_task(self.client.claim(request))
-        if request.max_count == 0:
-            # A claim that asks for nothing only listens for cancels: drop it when cores free up.
-            capacity = asyncio.create_task(self.capacity.wait())
-            await asyncio.wait({call, capacity}, return_when=asyncio.FIRST_COMPLETED)
-            capacity.cancel()
-            if not call.done():
-                call.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await call
-                return
+        if want == 0:
+            # A claim that asks for nothing only listens for cancels: once work is
+            # wanted again (runs ended), drop it and ask for work.
+            while not call.done():
+                self.capacity.clear()
+                if self._wanted() > 0:
+                    call.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await call
+                    return
+                capacity = asyncio.create_task(self.capacity.wait())
+                await asyncio.wait({call, capacity}, return_when=asyncio.FIRST_COMPLETED)
+                capacity.cancel()
         reply = await call
         await self._drop(reply.cancel, "cancelled")
         self.waiting.extend(reply.calculations)

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import os
 import signal
 import subprocess
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
@@ -24,6 +26,10 @@ GRACE_SECONDS = 5.0
 
 class LocalExecutor(Executor):
     name = "local"
+
+    def __init__(self, spawners: int = 2) -> None:
+        # fork-exec releases the GIL: from threads, starts overlap and the event loop runs on.
+        self._spawner = ThreadPoolExecutor(max_workers=spawners, thread_name_prefix="calchub-spawn")
 
     async def start(self, job: Job) -> Running:
         job.stdout.parent.mkdir(parents=True, exist_ok=True)
@@ -38,15 +44,8 @@ class LocalExecutor(Executor):
         err_read, err_write = os.pipe()
         try:
             # A direct fork-exec: asyncio's subprocess transports cost several times more per run.
-            process = subprocess.Popen(  # noqa: ASYNC220
-                job.command,
-                cwd=job.workdir,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=out_write,
-                stderr=err_write,
-                start_new_session=True,
-            )
+            spawn = functools.partial(_spawn, job, env, out_write, err_write)
+            process = await asyncio.get_running_loop().run_in_executor(self._spawner, spawn)
         except BaseException:
             for fd in (out_read, err_read):
                 os.close(fd)
@@ -130,6 +129,18 @@ class LocalRun(Running):
             await asyncio.wait_for(asyncio.shield(self.exited), GRACE_SECONDS)
         # Always finish the group off: children that ignored SIGTERM or outlived the leader.
         _signal_group(pgid, signal.SIGKILL)
+
+
+def _spawn(job: Job, env: dict[str, str], stdout: int, stderr: int) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        job.command,
+        cwd=job.workdir,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=stdout,
+        stderr=stderr,
+        start_new_session=True,
+    )
 
 
 def _signal_group(pgid: int, sig: signal.Signals) -> None:

@@ -103,8 +103,6 @@ class AgentKey(Base):
 class Calculation(Base):
     __tablename__ = "calculations"
     __table_args__ = (
-        # The claim query: queued work of one cluster, best first.
-        Index("ix_calculations_claim", "cluster_id", "state", "priority", "id"),
         Index("ix_calculations_owner", "owner_id", "id"),
         # Never reuse an id: files in the artifact store are keyed by it.
         {"sqlite_autoincrement": True},
@@ -133,6 +131,17 @@ class Calculation(Base):
     lease_agent: Mapped[str | None] = mapped_column(String(200))
     lease_expires_at: Mapped[datetime | None] = mapped_column(index=True)
     provenance: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+# The claim query: queued work of one cluster, highest priority first, then oldest,
+# read straight off the index without sorting.
+Index(
+    "ix_calculations_claim",
+    Calculation.cluster_id,
+    Calculation.state,
+    Calculation.priority.desc(),
+    Calculation.id,
+)
 
 
 class CalculationEvent(Base):

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, delete, or_, select, update
+from sqlalchemy import ColumnElement, Row, and_, bindparam, delete, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from calchub.domain.states import HELD, State
@@ -45,16 +45,6 @@ def get(session: Session, calc_id: int, *, lock: bool = False) -> Calculation | 
     return session.get(Calculation, calc_id, with_for_update=lock or None)
 
 
-def get_many(session: Session, ids: Iterable[int], *, lock: bool = False) -> dict[int, Calculation]:
-    ids = list(set(ids))
-    if not ids:
-        return {}
-    stmt = select(Calculation).where(Calculation.id.in_(ids))
-    if lock:
-        stmt = stmt.with_for_update()
-    return {c.id: c for c in session.scalars(stmt)}
-
-
 def search(session: Session, query: ListQuery) -> list[tuple[Calculation, str, str]]:
     """Calculations with their owner's and cluster's names, keyset-paginated."""
     column = _SORT_COLUMNS[query.sort.lstrip("-")]
@@ -90,24 +80,83 @@ def _like(pattern: str) -> str:
     return escaped.replace("*", "%")
 
 
-def queued_for(session: Session, cluster_id: int, limit: int) -> list[Calculation]:
+_CLAIM_COLUMNS = (
+    Calculation.id,
+    Calculation.cluster_id,
+    Calculation.attempt,
+    Calculation.state,
+    Calculation.started_at,
+    Calculation.name,
+    Calculation.command,
+    Calculation.env,
+    Calculation.outputs,
+    Calculation.cores,
+    Calculation.gpus,
+    Calculation.memory,
+    Calculation.walltime,
+)
+
+
+def queued_for(session: Session, cluster_id: int, limit: int) -> Sequence[Row[Any]]:
     """Queued work of a cluster, best first, locked so that no other replica takes it."""
     stmt = (
-        select(Calculation)
+        select(*_CLAIM_COLUMNS)
         .where(Calculation.cluster_id == cluster_id, Calculation.state == State.QUEUED.value)
         .order_by(Calculation.priority.desc(), Calculation.id)
         .limit(limit)
         .with_for_update(skip_locked=True)
     )
-    return list(session.scalars(stmt))
+    return session.execute(stmt).all()
 
 
-def held_by(session: Session, cluster_id: int, ids: Iterable[int]) -> list[Calculation]:
+_REPORT_COLUMNS = (
+    Calculation.id,
+    Calculation.cluster_id,
+    Calculation.attempt,
+    Calculation.state,
+    Calculation.started_at,
+    Calculation.max_attempts,
+    Calculation.lease_agent,
+    Calculation.provenance,
+)
+
+
+def snapshots(session: Session, ids: Iterable[int], *, lock: bool = False) -> Sequence[Row[Any]]:
+    """What changing the state of these calculations needs to know, without loading them whole."""
+    ids = list(set(ids))
+    if not ids:
+        return []
+    stmt = select(*_REPORT_COLUMNS).where(Calculation.id.in_(ids))
+    return session.execute(stmt.with_for_update() if lock else stmt).all()
+
+
+def held_by(session: Session, cluster_id: int, ids: Iterable[int]) -> Sequence[Row[Any]]:
     ids = list(ids)
     if not ids:
         return []
-    stmt = select(Calculation).where(Calculation.cluster_id == cluster_id, Calculation.id.in_(ids))
-    return list(session.scalars(stmt))
+    stmt = select(*_REPORT_COLUMNS).where(Calculation.cluster_id == cluster_id, Calculation.id.in_(ids))
+    return session.execute(stmt).all()
+
+
+def update_columns(session: Session, values_by_id: dict[int, dict[str, Any]]) -> None:
+    """Set columns of many calculations: one executemany for each set of columns."""
+    table = Calculation.__table__
+    groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for calc_id, values in values_by_id.items():
+        names = tuple(sorted(values))
+        groups.setdefault(names, []).append({"_id": calc_id, **{f"v_{k}": v for k, v in values.items()}})
+    for names, rows in groups.items():
+        stmt = (
+            update(table)  # type: ignore[arg-type]
+            .where(table.c.id == bindparam("_id"))
+            .values({name: bindparam(f"v_{name}", type_=table.c[name].type) for name in names})
+        )
+        session.connection().execute(stmt, rows)
+
+
+def insert_events(session: Session, events: list[dict[str, Any]]) -> None:
+    if events:
+        session.connection().execute(insert(CalculationEvent.__table__), events)  # type: ignore[arg-type]
 
 
 def renew_leases(session: Session, agent: str, ids: Sequence[int], until: datetime) -> None:

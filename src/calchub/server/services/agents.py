@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import timedelta
+from typing import Any
 
+from sqlalchemy import Row
 from sqlalchemy.orm import Session
 
 from calchub.contracts import agents as wire
 from calchub.contracts.calculations import FileInfo, Resources
 from calchub.domain.resources import Slots
 from calchub.domain.states import HELD, TERMINAL, IllegalTransition, State
-from calchub.server.db.tables import Calculation, now
+from calchub.server.db.tables import Calculation, CalculationFile, now
 from calchub.server.repositories import calculations as repo
 from calchub.server.repositories import clusters as cluster_repo
 from calchub.server.services import transitions
@@ -57,44 +59,47 @@ def claim_once(
     if not agent.enabled or request.max_count == 0:
         return wire.ClaimReply(cancel=cancel, lease_seconds=lease)
     slots = Slots(request.cores, request.gpus, request.memory)
-    picked: list[Calculation] = []
+    picked: list[Row[Any]] = []
     # A few more than asked for, so small work can pass a big calculation that does not fit.
-    for calc in repo.queued_for(session, agent.cluster_id, limit=request.max_count + 16):
+    for row in repo.queued_for(session, agent.cluster_id, limit=request.max_count + 16):
         if len(picked) == request.max_count:
             break
-        too_big = request.job_cores is not None and calc.cores > request.job_cores
-        if not too_big and slots.fits(calc.cores, calc.gpus, calc.memory):
-            slots = slots.minus(calc.cores, calc.gpus, calc.memory)
-            picked.append(calc)
-    at = now()
-    for calc in picked:
-        calc.attempt += 1
-        calc.lease_agent = request.agent
-        calc.lease_expires_at = at + timedelta(seconds=lease)
-    transitions.move_all(
-        session,
-        [(c, State.CLAIMED, f"claimed by {request.agent}") for c in picked],
-        f"agent:{request.agent}",
-    )
-    files = repo.files_of(session, [c.id for c in picked])
+        too_big = request.job_cores is not None and row.cores > request.job_cores
+        if not too_big and slots.fits(row.cores, row.gpus, row.memory):
+            slots = slots.minus(row.cores, row.gpus, row.memory)
+            picked.append(row)
+    until = now() + timedelta(seconds=lease)
+    changes = []
+    for row in picked:
+        change = transitions.plan(
+            row,
+            State.CLAIMED,
+            f"agent:{request.agent}",
+            f"claimed by {request.agent}",
+            attempt=row.attempt + 1,
+        )
+        change.values.update(lease_agent=request.agent, lease_expires_at=until)
+        changes.append(change)
+    transitions.apply(session, changes)
+    files = repo.files_of(session, [row.id for row in picked])
     return wire.ClaimReply(
-        calculations=[_assignment(c, files[c.id]) for c in picked],
+        calculations=[_assignment(row, files[row.id]) for row in picked],
         cancel=cancel,
         lease_seconds=lease,
     )
 
 
-def _assignment(calc: Calculation, files: list) -> wire.Assignment:  # type: ignore[type-arg]
+def _assignment(row: Row[Any], files: list[CalculationFile]) -> wire.Assignment:
     return wire.Assignment(
-        id=calc.id,
-        attempt=calc.attempt,
-        name=calc.name,
-        command=calc.command,
-        env=calc.env,
-        outputs=calc.outputs,
-        resources=Resources(cores=calc.cores, gpus=calc.gpus, memory=calc.memory, walltime=calc.walltime),
+        id=row.id,
+        attempt=row.attempt + 1,
+        name=row.name,
+        command=row.command,
+        env=row.env,
+        outputs=row.outputs,
+        resources=Resources(cores=row.cores, gpus=row.gpus, memory=row.memory, walltime=row.walltime),
         files=[
-            FileInfo(path=f.path, kind=f.kind, size=f.size, sha256=f.sha256)
+            FileInfo(path=f.path, kind="input", size=f.size, sha256=f.sha256)
             for f in files
             if f.kind == "input"
         ],
@@ -103,14 +108,22 @@ def _assignment(calc: Calculation, files: list) -> wire.Assignment:  # type: ign
 
 def report(session: Session, agent: AgentCaller, batch: wire.ReportBatch) -> wire.ReportReply:
     """Apply state reports; each is idempotent, so a spooled report may arrive twice."""
-    calcs = repo.get_many(session, {r.id for r in batch.reports}, lock=True)
-    results = [_apply(session, agent, batch.agent, calcs.get(r.id), r) for r in batch.reports]
-    session.flush()
+    calcs = {
+        row.id: transitions.Snapshot(**row._asdict())
+        for row in repo.snapshots(session, {r.id for r in batch.reports}, lock=True)
+    }
+    changes: list[transitions.Change] = []
+    results = [_apply(agent, batch.agent, calcs.get(r.id), r, changes) for r in batch.reports]
+    transitions.apply(session, changes)
     return wire.ReportReply(results=results)
 
 
 def _apply(
-    session: Session, agent: AgentCaller, name: str, calc: Calculation | None, r: wire.Report
+    agent: AgentCaller,
+    name: str,
+    calc: transitions.Snapshot | None,
+    r: wire.Report,
+    changes: list[transitions.Change],
 ) -> wire.ReportResult:
     def result(outcome: wire.Outcome, detail: str | None = None) -> wire.ReportResult:
         return wire.ReportResult(id=r.id, attempt=r.attempt, outcome=outcome, detail=detail)
@@ -119,27 +132,31 @@ def _apply(
         return result("rejected", f"no calculation {r.id} on cluster {agent.cluster!r}")
     if calc.attempt != r.attempt:
         return result("stale", f"attempt {r.attempt} is over; the calculation is at attempt {calc.attempt}")
-    if calc.state == r.state.value or _already_past(calc, r.state):
+    if calc.state == r.state.value or _already_past(calc.state, r.state):
         return result("duplicate")
     if State(calc.state) in TERMINAL or calc.lease_agent != name:
         return result("stale", f"calculation {r.id} is {calc.state} and no longer held by {name!r}")
     try:
-        event = transitions.move(session, calc, r.state, f"agent:{name}", r.message, at=r.at)
+        change = transitions.plan(calc, r.state, f"agent:{name}", r.message, at=r.at)
     except IllegalTransition as error:
         return result("rejected", str(error))
     if r.exit_code is not None:
-        calc.exit_code = r.exit_code
+        change.values["exit_code"] = r.exit_code
     calc.provenance = calc.provenance | _provenance(r)
-    repo.add_events(session, [event])
-    if r.state == State.LOST:
-        _retry(session, [calc])
+    change.values["provenance"] = calc.provenance
+    calc.follow(change)
+    changes.append(change)
+    if r.state == State.LOST and calc.attempt < calc.max_attempts:
+        retry = _retry_change(calc)
+        calc.follow(retry)
+        changes.append(retry)
     return result("applied")
 
 
-def _already_past(calc: Calculation, reported: State) -> bool:
+def _already_past(state: str, reported: State) -> bool:
     """A resent `running` after `completed` is a duplicate, not an error."""
     order = [State.CLAIMED, State.SUBMITTED, State.RUNNING, State.POSTPROCESSING]
-    current = State(calc.state)
+    current = State(state)
     if reported in order and (current in TERMINAL or current in order):
         return current in TERMINAL or order.index(current) > order.index(reported)
     return False
@@ -172,10 +189,17 @@ def _retry(session: Session, lost: Sequence[Calculation]) -> None:
     """The retry policy: a lost calculation runs again while it has attempts left."""
     retry = [c for c in lost if c.attempt < c.max_attempts]
     transitions.move_all(
-        session,
-        [(c, State.QUEUED, f"retry: attempt {c.attempt + 1} of {c.max_attempts}") for c in retry],
-        "server",
+        session, [(c, State.QUEUED, _retry_message(c.attempt, c.max_attempts)) for c in retry], "server"
     )
+
+
+def _retry_change(calc: transitions.Snapshot) -> transitions.Change:
+    message = _retry_message(calc.attempt, calc.max_attempts)
+    return transitions.plan(calc, State.QUEUED, "server", message)
+
+
+def _retry_message(attempt: int, max_attempts: int) -> str:
+    return f"retry: attempt {attempt + 1} of {max_attempts}"
 
 
 def grace_after_restart(session: Session, lease: float) -> int:

@@ -1,13 +1,19 @@
 """The one door through which a calculation changes state.
 
-It checks the move against ``domain.states``, stamps the times, writes the
-event and queues the wake-ups for long-polls and live views.
+``plan`` checks a move against ``domain.states`` and works out what it
+changes: the columns to set and the event that records it. ``move`` applies
+a plan to a loaded row (the ORM path, for single changes); ``apply`` applies
+many plans with a few bulk statements (the path of claims and agent reports,
+which carry hundreds at a time). Both queue the wake-ups for long-polls and
+live views, fired when the transaction commits.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any, Protocol
 
 from sqlalchemy.orm import Session
 
@@ -15,6 +21,103 @@ from calchub.domain.states import TERMINAL, State, check_move
 from calchub.server.db.tables import Calculation, CalculationEvent, now
 from calchub.server.repositories import calculations as repo
 from calchub.server.services.unit import wake
+
+
+class Stateful(Protocol):
+    """What a plan needs to know of a calculation: an ORM row or a snapshot."""
+
+    id: int
+    cluster_id: int
+    attempt: int
+    state: str
+    started_at: datetime | None
+
+
+@dataclass
+class Snapshot:
+    """A calculation's state as read for a batch, kept current as plans are made."""
+
+    id: int
+    cluster_id: int
+    attempt: int
+    state: str
+    started_at: datetime | None
+    max_attempts: int = 1
+    lease_agent: str | None = None
+    provenance: dict[str, Any] = field(default_factory=dict)
+
+    def follow(self, change: Change) -> None:
+        self.state = change.values["state"]
+        self.attempt = change.attempt
+        self.started_at = change.values.get("started_at", self.started_at)
+        if "lease_agent" in change.values:
+            self.lease_agent = change.values["lease_agent"]
+
+
+@dataclass
+class Change:
+    calc_id: int
+    cluster_id: int
+    attempt: int
+    source: State
+    target: State
+    at: datetime
+    actor: str
+    message: str | None
+    values: dict[str, Any]
+
+    def event(self) -> dict[str, Any]:
+        return {
+            "calculation_id": self.calc_id,
+            "at": self.at,
+            "attempt": self.attempt,
+            "from_state": self.source.value,
+            "to_state": self.target.value,
+            "actor": self.actor,
+            "message": self.message,
+        }
+
+    def wakes(self) -> list[str]:
+        keys = [f"calc:{self.calc_id}", "calcs"]
+        if self.target in TERMINAL:
+            keys.append("terminal")
+        if self.target in {State.QUEUED, State.CANCELLED}:
+            keys.append(f"claim:{self.cluster_id}")
+        return keys
+
+
+def plan(
+    calc: Stateful,
+    target: State,
+    actor: str,
+    message: str | None = None,
+    at: datetime | None = None,
+    attempt: int | None = None,
+) -> Change:
+    """The change that moves ``calc`` to ``target``; raises ``IllegalTransition``."""
+    current = State(calc.state)
+    check_move(current, target)
+    at = at or now()
+    values: dict[str, Any] = {"state": target.value, "updated_at": at}
+    if attempt is not None and attempt != calc.attempt:
+        values["attempt"] = attempt
+    if target == State.RUNNING and calc.started_at is None:
+        values["started_at"] = at
+    if target in TERMINAL:
+        values.update(finished_at=at, lease_agent=None, lease_expires_at=None)
+    if message is not None and target not in {State.QUEUED, State.CLAIMED}:
+        values["message"] = message
+    return Change(
+        calc.id,
+        calc.cluster_id,
+        calc.attempt if attempt is None else attempt,
+        current,
+        target,
+        at,
+        actor,
+        message,
+        values,
+    )
 
 
 def move(
@@ -25,43 +128,31 @@ def move(
     message: str | None = None,
     at: datetime | None = None,
 ) -> CalculationEvent:
-    """Move ``calc`` to ``target`` or raise ``IllegalTransition``; nothing is flushed here."""
-    current = State(calc.state)
-    check_move(current, target)
-    at = at or now()
-    calc.state = target.value
-    calc.updated_at = at
-    if target == State.RUNNING and calc.started_at is None:
-        calc.started_at = at
-    if target in TERMINAL:
-        calc.finished_at = at
-        calc.lease_agent = None
-        calc.lease_expires_at = None
-    if message is not None and target not in {State.QUEUED, State.CLAIMED}:
-        calc.message = message
-    event = CalculationEvent(
-        calculation_id=calc.id,
-        at=at,
-        attempt=calc.attempt,
-        from_state=current.value,
-        to_state=target.value,
-        actor=actor,
-        message=message,
-    )
-    keys = [f"calc:{calc.id}", "calcs"]
-    if target in TERMINAL:
-        keys.append("terminal")
-    if target in {State.QUEUED, State.CANCELLED}:
-        keys.append(f"claim:{calc.cluster_id}")
-    wake(session, *keys)
-    return event
+    """Move a loaded ``calc`` to ``target``; the caller adds the returned event."""
+    change = plan(calc, target, actor, message, at)
+    for name, value in change.values.items():
+        setattr(calc, name, value)
+    wake(session, *change.wakes())
+    return CalculationEvent(**change.event())
 
 
 def move_all(session: Session, moves: Sequence[tuple[Calculation, State, str | None]], actor: str) -> None:
-    """Apply many moves and write their events in one flush."""
+    """Apply many moves to loaded rows and write their events in one flush."""
     events = [move(session, calc, target, actor, message) for calc, target, message in moves]
     repo.add_events(session, events)
     session.flush()
+
+
+def apply(session: Session, changes: Sequence[Change]) -> None:
+    """Write planned changes and their events with bulk statements."""
+    if not changes:
+        return
+    merged: dict[int, dict[str, Any]] = {}
+    for change in changes:  # several changes of one calculation: the last value of each column wins
+        merged.setdefault(change.calc_id, {}).update(change.values)
+    repo.update_columns(session, merged)
+    repo.insert_events(session, [c.event() for c in changes])
+    wake(session, *{key for c in changes for key in c.wakes()})
 
 
 def created(session: Session, calc: Calculation, actor: str) -> CalculationEvent:

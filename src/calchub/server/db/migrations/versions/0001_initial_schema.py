@@ -115,7 +115,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("calculations", schema=None) as batch_op:
         batch_op.create_index(
-            "ix_calculations_claim", ["cluster_id", "state", "priority", "id"], unique=False
+            "ix_calculations_claim", ["cluster_id", "state", sa.text("priority DESC"), "id"], unique=False
         )
         batch_op.create_index(
             batch_op.f("ix_calculations_lease_expires_at"), ["lease_expires_at"], unique=False
