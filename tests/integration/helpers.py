@@ -1,0 +1,56 @@
+"""Small helpers shared by the integration tests."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import Any
+
+from calchub.agent.loop import Agent
+from calchub.client import Client
+from calchub.client.agent import AgentClient
+from calchub.contracts.agents import ClaimReply, ClaimRequest, Held, Report, ReportBatch, ReportReply
+
+AGENT = "agent-1"
+
+
+def count(client: Client, **filters: Any) -> int:
+    return sum(1 for _ in client.iter(limit=1000, **filters))
+
+
+async def claim(agent: AgentClient, cores: int = 64, wait: float = 0, **fields: Any) -> ClaimReply:
+    fields.setdefault("agent", AGENT)
+    return await agent.claim(ClaimRequest(cores=cores, wait=wait, **fields))
+
+
+async def report(
+    agent: AgentClient, calc_id: int, attempt: int, state: str, name: str = AGENT, **fields: Any
+) -> ReportReply:
+    body = Report.model_validate(
+        {"id": calc_id, "attempt": attempt, "state": state, "at": datetime.now(UTC), **fields}
+    )
+    return await agent.report(ReportBatch(agent=name, reports=[body]))
+
+
+async def outcome(agent: AgentClient, calc_id: int, attempt: int, state: str, **fields: Any) -> str:
+    reply = await report(agent, calc_id, attempt, state, **fields)
+    assert [(r.id, r.attempt) for r in reply.results] == [(calc_id, attempt)]
+    return reply.results[0].outcome
+
+
+def held(*pairs: tuple[int, int]) -> list[Held]:
+    return [Held(id=i, attempt=a) for i, a in pairs]
+
+
+@contextlib.asynccontextmanager
+async def running(agent: Agent) -> AsyncIterator[Agent]:
+    """Run the agent's loops in this event loop until the block ends, then stop it as a signal would."""
+    stop = asyncio.Event()
+    task = asyncio.create_task(agent.run(stop))
+    try:
+        yield agent
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 30)

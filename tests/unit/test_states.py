@@ -1,0 +1,110 @@
+"""The transition table of domain.states, walked move by move."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+from calchub.domain.states import (
+    CANCELLABLE,
+    HELD,
+    TERMINAL,
+    TRANSITIONS,
+    IllegalTransition,
+    State,
+    can_move,
+    check_move,
+    is_terminal,
+)
+
+#: The table as the design states it, written out independently of the code.
+EXPECTED: dict[State, set[State]] = {
+    State.DRAFT: {State.PENDING_APPROVAL, State.QUEUED, State.WAITING, State.CANCELLED},
+    State.PENDING_APPROVAL: {State.QUEUED, State.WAITING, State.CANCELLED},
+    State.WAITING: {State.QUEUED, State.SKIPPED, State.CANCELLED},
+    State.QUEUED: {State.CLAIMED, State.CANCELLED, State.FAILED},
+    State.CLAIMED: {State.SUBMITTED, State.RUNNING, State.FAILED, State.CANCELLED, State.LOST},
+    State.SUBMITTED: {State.RUNNING, State.FAILED, State.CANCELLED, State.LOST},
+    State.RUNNING: {
+        State.POSTPROCESSING,
+        State.COMPLETED,
+        State.INVALID,
+        State.FAILED,
+        State.CANCELLED,
+        State.LOST,
+    },
+    State.POSTPROCESSING: {State.COMPLETED, State.INVALID, State.FAILED, State.CANCELLED, State.LOST},
+    State.COMPLETED: set(),
+    State.INVALID: set(),
+    State.FAILED: set(),
+    State.CANCELLED: set(),
+    State.SKIPPED: set(),
+    State.LOST: {State.QUEUED},
+}
+
+PAIRS = list(itertools.product(State, State))
+LEGAL = [(a, b) for a, b in PAIRS if b in EXPECTED[a]]
+ILLEGAL = [(a, b) for a, b in PAIRS if b not in EXPECTED[a]]
+
+
+def _id(pair: tuple[State, State]) -> str:
+    return f"{pair[0].value}->{pair[1].value}"
+
+
+def test_the_table_covers_every_state() -> None:
+    assert set(TRANSITIONS) == set(State)
+    assert {a: set(b) for a, b in TRANSITIONS.items()} == EXPECTED
+
+
+@pytest.mark.parametrize("pair", LEGAL, ids=_id)
+def test_legal_move_is_allowed(pair: tuple[State, State]) -> None:
+    current, target = pair
+    assert can_move(current, target)
+    check_move(current, target)
+
+
+@pytest.mark.parametrize("pair", ILLEGAL, ids=_id)
+def test_illegal_move_raises_naming_what_is_allowed(pair: tuple[State, State]) -> None:
+    current, target = pair
+    assert not can_move(current, target)
+    with pytest.raises(IllegalTransition) as raised:
+        check_move(current, target)
+    message = str(raised.value)
+    assert raised.value.current is current
+    assert raised.value.target is target
+    assert f"from {current.value!r} to {target.value!r}" in message
+    allowed = EXPECTED[current]
+    if allowed:
+        assert message.endswith(", ".join(sorted(s.value for s in allowed)))
+    else:
+        assert "none (it is final)" in message
+
+
+def test_illegal_transition_is_a_value_error() -> None:
+    with pytest.raises(ValueError):
+        check_move(State.COMPLETED, State.RUNNING)
+
+
+def test_no_move_to_itself() -> None:
+    assert not any(can_move(s, s) for s in State)
+
+
+def test_terminal_states_have_no_way_out_but_lost_may_be_retried() -> None:
+    for state in TERMINAL - {State.LOST}:
+        assert not TRANSITIONS[state]
+        assert is_terminal(state)
+    assert TRANSITIONS[State.LOST] == {State.QUEUED}
+    assert not is_terminal(State.QUEUED)
+    assert not is_terminal(State.RUNNING)
+
+
+def test_held_and_cancellable_sets_agree_with_the_table() -> None:
+    held_by_agents = {State.CLAIMED, State.SUBMITTED, State.RUNNING, State.POSTPROCESSING}
+    assert held_by_agents == HELD
+    # Whatever a user may cancel, the table lets move to cancelled; finished work may not be.
+    for state in State:
+        assert (state in CANCELLABLE) == can_move(state, State.CANCELLED)
+    assert not CANCELLABLE & TERMINAL
+    # A held calculation can always be lost by its agent.
+    assert all(can_move(state, State.LOST) for state in HELD)
