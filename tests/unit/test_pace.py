@@ -8,9 +8,9 @@ def test_long_runs_keep_one_round_ahead() -> None:
     assert pace.rounds() == 1
 
 
-def test_runs_shorter_than_a_round_trip_keep_enough_to_cover_two_trips() -> None:
+def test_runs_shorter_than_a_round_trip_keep_enough_to_cover_four_trips() -> None:
     pace = Pace(round_trip=0.010, run=0.002)
-    assert pace.rounds() == 10
+    assert pace.rounds() == 20
 
 
 def test_rounds_are_capped() -> None:
@@ -24,4 +24,4 @@ def test_estimates_follow_what_is_seen() -> None:
         pace.saw_round_trip(0.004)
     assert abs(pace.run - 0.001) < 1e-4
     assert abs(pace.round_trip - 0.004) < 1e-4
-    assert pace.rounds() == 8
+    assert pace.rounds() == 16

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import deque
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,9 @@ from calchub.contracts.agents import Held, Report, ReportBatch
 log = logging.getLogger("calchub.agent")
 CHUNK = 4 * 1024 * 1024
 BATCH = 500
+#: While busy (a request went out within BUSY_SECONDS), wait this long for more to batch.
+LINGER_SECONDS = 0.01
+BUSY_SECONDS = 0.05
 STREAMS = ("stdout", "stderr")
 
 
@@ -33,6 +37,7 @@ class Delivery:
         self.wake = asyncio.Event()
         self.acked: dict[tuple[int, int, str], int] = {}
         self.finishing: dict[tuple[int, int], int] = {}
+        self.last_send = 0.0
         for entry in self.queue:
             self._count(entry.body, +1)
 
@@ -47,6 +52,10 @@ class Delivery:
             self.finishing[key] = self.finishing.get(key, 0) + step
             if self.finishing[key] <= 0:
                 del self.finishing[key]
+
+    def _busy(self) -> bool:
+        """The last request went out moments ago: an idle agent sends at once."""
+        return time.monotonic() - self.last_send < BUSY_SECONDS
 
     def held(self) -> list[Held]:
         """Attempts that finished here but whose results the server has not had yet."""
@@ -70,6 +79,10 @@ class Delivery:
     async def drain(self) -> bool:
         """Send what is queued; False when the server could not take it now."""
         while self.queue:
+            if self._busy() and len(self.queue) < BATCH:
+                # Reports are coming fast: let a few more join this request.
+                await asyncio.sleep(LINGER_SECONDS)
+            self.last_send = time.monotonic()
             batch = [self.queue[i] for i in range(min(BATCH, len(self.queue)))]
             try:
                 for entry in batch:

@@ -24,6 +24,9 @@ from calchub.domain.states import State
 
 log = logging.getLogger("calchub.agent")
 STOP_GRACE = 10.0
+#: With no work wanted, how long the agent waits for cores to free before it opens a
+#: claim that only listens for cancels (so that is how late a cancel can be heard).
+LISTEN_AFTER_SECONDS = 0.5
 
 
 class AgentBroken(RuntimeError):
@@ -160,6 +163,12 @@ class Agent:
     async def _claim_once(self) -> None:
         assert self.client is not None
         want = self._wanted()
+        if want == 0:
+            # Enough work here. Runs that end soon free cores before a listening claim
+            # would be worth a request; listen for cancels only if they do not.
+            self.capacity.clear()
+            if self._wanted() > 0 or await _first(self.capacity.wait(), timeout=LISTEN_AFTER_SECONDS):
+                return
         request = ClaimRequest(
             agent=self.settings.name,
             cores=want,
@@ -169,6 +178,7 @@ class Agent:
             wait=self.settings.claim_wait,
             held=self.held(),
         )
+        began = time.monotonic()
         call = asyncio.create_task(self.client.claim(request))
         if want == 0:
             # A claim that asks for nothing only listens for cancels: once work is
@@ -184,6 +194,9 @@ class Agent:
                 await asyncio.wait({call, capacity}, return_when=asyncio.FIRST_COMPLETED)
                 capacity.cancel()
         reply = await call
+        if reply.calculations and want > 0:
+            # Work was there at once, so this was a plain round trip, not a long wait.
+            self.pace.saw_round_trip(time.monotonic() - began)
         await self._drop(reply.cancel, "cancelled")
         self.waiting.extend(reply.calculations)
         self._fill()

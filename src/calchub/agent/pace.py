@@ -2,7 +2,8 @@
 
 A claim costs one round trip to the server. When runs are long, one round of
 cores is plenty; when they take less time than a round trip, the cores would
-sit idle between claims, so the agent keeps enough waiting to cover the trip.
+sit idle between claims, so the agent keeps enough waiting to cover several
+trips (the server answers slower when it is busy).
 """
 
 from __future__ import annotations
@@ -27,5 +28,5 @@ class Pace:
         self.run += self.weight * (max(seconds, 1e-4) - self.run)
 
     def rounds(self) -> int:
-        """Rounds of cores to keep claimed ahead: enough to last two round trips."""
-        return max(1, min(MAX_ROUNDS, math.ceil(2 * self.round_trip / self.run)))
+        """Rounds of cores to keep claimed ahead: enough to last four round trips."""
+        return max(1, min(MAX_ROUNDS, math.ceil(4 * self.round_trip / self.run)))

@@ -36,9 +36,12 @@ _SORT_COLUMNS: dict[str, Any] = {
 }
 
 
-def add_all(session: Session, calcs: Iterable[Calculation]) -> None:
-    session.add_all(list(calcs))
-    session.flush()
+def insert_calculations(session: Session, rows: list[dict[str, Any]]) -> list[int]:
+    """Insert many calculations in one statement; their ids, in the order given."""
+    stmt = insert(Calculation.__table__).returning(  # type: ignore[arg-type]
+        Calculation.__table__.c.id, sort_by_parameter_order=True
+    )
+    return [row.id for row in session.connection().execute(stmt, rows)]
 
 
 def get(session: Session, calc_id: int, *, lock: bool = False) -> Calculation | None:

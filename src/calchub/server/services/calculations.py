@@ -6,7 +6,8 @@ import base64
 import json
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from types import SimpleNamespace
+from typing import Any, Protocol
 
 from sqlalchemy.orm import Session
 
@@ -31,12 +32,15 @@ def submit(
     # Check every input file before any is written: the store is not rolled back with the session.
     inputs = [[(item.path, _input_data(item)) for item in r.files] for r in requests]
     created_at = now()
-    calcs = [_new_row(caller, clusters[r.cluster], r, created_at) for r in requests]
-    repo.add_all(session, calcs)
-    repo.add_events(session, [transitions.created(session, c, caller.actor) for c in calcs])
-    for calc, files in zip(calcs, inputs, strict=True):
-        _store_inputs(session, store, calc, files)
-    session.flush()
+    rows = [_new_row(caller, clusters[r.cluster], r, created_at) for r in requests]
+    ids = repo.insert_calculations(session, rows)
+    calcs = [
+        SimpleNamespace(id=i, exit_code=None, message=None, started_at=None, finished_at=None, **row)
+        for i, row in zip(ids, rows, strict=True)
+    ]
+    transitions.created(session, calcs, caller.actor, created_at)
+    for calc_id, files in zip(ids, inputs, strict=True):
+        _store_inputs(session, store, calc_id, files)
     names = {c.id: c.name for c in clusters.values()}
     return [to_wire(c, caller.username, names[c.cluster_id], []) for c in calcs]
 
@@ -53,26 +57,26 @@ def _clusters_for(session: Session, names: set[str]) -> dict[str, Cluster]:
     return found
 
 
-def _new_row(caller: Caller, cluster: Cluster, r: wire.CalculationCreate, at: datetime) -> Calculation:
-    return Calculation(
-        name=r.name,
-        owner_id=caller.id,
-        cluster_id=cluster.id,
-        state=State.QUEUED.value,
-        command=list(r.command),
-        env=dict(r.env),
-        outputs=list(r.outputs),
-        cores=r.resources.cores,
-        gpus=r.resources.gpus,
-        memory=r.resources.memory,
-        walltime=r.resources.walltime,
-        priority=r.priority,
-        attempt=0,
-        max_attempts=r.max_attempts,
-        created_at=at,
-        updated_at=at,
-        provenance={"command": list(r.command), "calchub_version": calchub.__version__},
-    )
+def _new_row(caller: Caller, cluster: Cluster, r: wire.CalculationCreate, at: datetime) -> dict[str, Any]:
+    return {
+        "name": r.name,
+        "owner_id": caller.id,
+        "cluster_id": cluster.id,
+        "state": State.QUEUED.value,
+        "command": list(r.command),
+        "env": dict(r.env),
+        "outputs": list(r.outputs),
+        "cores": r.resources.cores,
+        "gpus": r.resources.gpus,
+        "memory": r.resources.memory,
+        "walltime": r.resources.walltime,
+        "priority": r.priority,
+        "attempt": 0,
+        "max_attempts": r.max_attempts,
+        "created_at": at,
+        "updated_at": at,
+        "provenance": {"command": list(r.command), "calchub_version": calchub.__version__},
+    }
 
 
 def _input_data(item: wire.InputFile) -> bytes:
@@ -88,12 +92,12 @@ def _input_data(item: wire.InputFile) -> bytes:
     return data
 
 
-def _store_inputs(session: Session, store: Store, calc: Calculation, files: list[tuple[str, bytes]]) -> None:
+def _store_inputs(session: Session, store: Store, calc_id: int, files: list[tuple[str, bytes]]) -> None:
     for path, data in files:
-        size, sha = store.put(calc.id, "input", path, data)
+        size, sha = store.put(calc_id, "input", path, data)
         session.add(
             CalculationFile(
-                calculation_id=calc.id,
+                calculation_id=calc_id,
                 attempt=0,
                 kind="input",
                 path=path,
@@ -103,7 +107,33 @@ def _store_inputs(session: Session, store: Store, calc: Calculation, files: list
         )
 
 
-def to_wire(calc: Calculation, owner: str, cluster: str, files: list[CalculationFile]) -> wire.Calculation:
+class CalculationRow(Protocol):
+    """A calculation's columns: a loaded row, or one just inserted in bulk."""
+
+    id: int
+    name: str
+    cluster_id: int
+    state: str
+    command: list[Any]
+    env: dict[str, Any]
+    outputs: list[Any]
+    cores: int
+    gpus: int
+    memory: int | None
+    walltime: int | None
+    priority: int
+    attempt: int
+    max_attempts: int
+    exit_code: int | None
+    message: str | None
+    created_at: datetime
+    updated_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    provenance: dict[str, Any]
+
+
+def to_wire(calc: CalculationRow, owner: str, cluster: str, files: list[CalculationFile]) -> wire.Calculation:
     return wire.Calculation(
         id=calc.id,
         name=calc.name,

@@ -155,15 +155,21 @@ def apply(session: Session, changes: Sequence[Change]) -> None:
     wake(session, *{key for c in changes for key in c.wakes()})
 
 
-def created(session: Session, calc: Calculation, actor: str) -> CalculationEvent:
-    """The first event of a calculation: how it entered the system."""
-    wake(session, "calcs", f"claim:{calc.cluster_id}")
-    return CalculationEvent(
-        calculation_id=calc.id,
-        at=calc.created_at,
-        attempt=calc.attempt,
-        from_state=None,
-        to_state=calc.state,
-        actor=actor,
-        message="submitted",
+def created(session: Session, calcs: Sequence[Stateful], actor: str, at: datetime) -> None:
+    """The first event of each new calculation: how it entered the system."""
+    repo.insert_events(
+        session,
+        [
+            {
+                "calculation_id": c.id,
+                "at": now(),
+                "attempt": c.attempt,
+                "from_state": None,
+                "to_state": c.state,
+                "actor": actor,
+                "message": "submitted",
+            }
+            for c in calcs
+        ],
     )
+    wake(session, "calcs", *{f"claim:{c.cluster_id}" for c in calcs})
