@@ -99,6 +99,12 @@ def test_a_name_filter_matches_underscores_and_percents_literally(client: Client
     assert _names(client.list(name="run_*")) == ["run_10", "run_1"]
 
 
+def test_a_name_filter_ignores_case_on_every_database(client: Client) -> None:
+    client.submit_many([{"command": ["true"], "name": n} for n in ["Relax-Si", "relax-ge", "scf"]])
+    assert _names(client.list(name="relax*")) == ["relax-ge", "Relax-Si"]
+    assert _names(client.list(name="RELAX-SI")) == ["Relax-Si"]
+
+
 def test_users_see_only_their_own(client: Client, make_user: Callable[..., Client]) -> None:
     bob, eve = make_user("bob"), make_user("eve")
     mine = client.submit(["true"], name="admin's")

@@ -46,7 +46,7 @@ def list_(
     state: Annotated[list[State] | None, Query()] = None,
     cluster: str | None = None,
     owner: str | None = None,
-    name: Annotated[str | None, Query(description="exact, or a pattern with *")] = None,
+    name: Annotated[str | None, Query(description="exact, or a pattern with *; case is ignored")] = None,
     sort: wire.SortKey = "-id",
     cursor: str | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Row, and_, bindparam, delete, insert, or_, select, update
+from sqlalchemy import ColumnElement, Row, and_, bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from calchub.domain.states import HELD, State
@@ -61,7 +61,8 @@ def search(session: Session, query: ListQuery) -> list[tuple[Calculation, str, s
     if query.cluster_id is not None:
         conditions.append(Calculation.cluster_id == query.cluster_id)
     if query.name:
-        conditions.append(Calculation.name.like(_like(query.name), escape="\\"))
+        # Case-insensitive on both databases (SQLite's LIKE already is, PostgreSQL's is not).
+        conditions.append(func.lower(Calculation.name).like(_like(query.name.lower()), escape="\\"))
     if query.ids:
         conditions.append(Calculation.id.in_(query.ids))
     if query.after is not None:
