@@ -101,3 +101,24 @@ def database_url(
     _recreate(name, template)
     yield _pg_url(name)
     _drop(name)
+
+
+@pytest.fixture
+def empty_database_url(db_kind: str, tmp_path: Path, worker_id: str) -> Iterator[str]:
+    """An empty database of the kind under test, with nothing migrated, named after this process.
+
+    For migrations built from nothing, and for servers that migrate their own database
+    as a new site does.
+    """
+    if db_kind == "sqlite":
+        yield f"sqlite:///{tmp_path / 'empty.db'}"
+        return
+    reason = _pg_available()
+    if reason:
+        pytest.skip(reason)
+    name = f"calchub_empty_{worker_id}_{os.getpid()}_test"
+    _recreate(name, template=None)
+    try:
+        yield _pg_url(name)
+    finally:
+        _drop(name)

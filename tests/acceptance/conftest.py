@@ -35,7 +35,6 @@ import pytest
 
 from calchub.client import Client
 from calchub.testing import free_port
-from tests.conftest import _drop, _pg_available, _pg_url, _recreate
 
 T = TypeVar("T")
 
@@ -359,25 +358,12 @@ class Site:
 
 
 @pytest.fixture
-def database_url(db_kind: str, tmp_path: Path) -> Iterator[str]:
+def database_url(empty_database_url: str) -> str:
     """An empty database of the kind under test, which the server migrates itself on start.
 
-    Overrides the shared fixture: acceptance starts from nothing, as a new site does, and
-    the PostgreSQL database is named after this process, so concurrent pytest sessions on
-    the same PostgreSQL server (whose workers share names like gw0) cannot drop it.
+    Overrides the shared fixture: acceptance starts from nothing, as a new site does.
     """
-    if db_kind == "sqlite":
-        yield f"sqlite:///{tmp_path / 'calchub.db'}"
-        return
-    reason = _pg_available()
-    if reason:
-        pytest.skip(reason)
-    name = f"calchub_acceptance_{os.getpid()}_test"
-    _recreate(name, template=None)
-    try:
-        yield _pg_url(name)
-    finally:
-        _drop(name)
+    return empty_database_url
 
 
 @pytest.fixture

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
+from rich.text import Text
 
 from calchub.cli.output import connect, console, emit_json, friendly_errors, table
 
@@ -31,7 +32,7 @@ def login(
         issued = Client(url, token="none").login(username, password)
     path = home_from_env() / CLIENT_FILE
     write_private(path, ClientConfig(url=url.rstrip("/"), token=issued["token"], username=username))
-    console.print(f"logged in to {url} as {username}; saved in {path}")
+    console.print(Text(f"logged in to {url} as {username}; saved in {path}"))
 
 
 @tokens.command("ls")
@@ -61,7 +62,7 @@ def create(
     if json:
         emit_json(issued)
         return
-    console.print(f"token {issued['id']} ({name}), shown once:\n{issued['token']}", highlight=False)
+    console.print(Text(f"token {issued['id']} ({name}), shown once:\n{issued['token']}"))
 
 
 @tokens.command("revoke")

@@ -6,6 +6,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from rich.markup import escape
+from rich.text import Text
 
 from calchub.cli.output import (
     connect,
@@ -62,7 +64,7 @@ def submit(
     if json:
         emit_json(calc)
     else:
-        console.print(f"submitted calculation [bold]{calc.id}[/bold] ({calc.name}) to {calc.cluster}")
+        console.print(f"submitted calculation [bold]{calc.id}[/bold] ({escape(calc.name)}) to {calc.cluster}")
 
 
 def _pairs(items: list[str]) -> dict[str, str]:
@@ -116,9 +118,15 @@ def show(calc_id: int, json: JsonOpt = False) -> None:
 
 def _describe(calc: Calculation) -> None:
     p = calc.provenance
+    console.print(
+        Text.assemble(
+            (f"{calc.id} ", "bold"),
+            f"{calc.name}  ",
+            state(calc.state),
+            f"  (attempt {calc.attempt}/{calc.max_attempts})",
+        )
+    )
     lines = [
-        f"[bold]{calc.id}[/bold] {calc.name}  {state(calc.state)}  "
-        f"(attempt {calc.attempt}/{calc.max_attempts})",
         f"command   {' '.join(calc.command)}",
         f"owner     {calc.owner}   cluster {calc.cluster}   priority {calc.priority}",
         f"resources {calc.resources.cores} cores, {calc.resources.gpus} GPUs, "
@@ -127,10 +135,9 @@ def _describe(calc: Calculation) -> None:
         f"versions  calchub {p.calchub_version or '-'}, agent {p.agent_version or '-'}",
         f"exit      {calc.exit_code if calc.exit_code is not None else '-'}   {calc.message or ''}",
     ]
+    lines += [f"{f.kind:6}    {f.path}  {f.size} B  sha256 {f.sha256}" for f in calc.files]
     for line in lines:
-        console.print(line, highlight=False)
-    for f in calc.files:
-        console.print(f"{f.kind:6}    {f.path}  {f.size} B  sha256 {f.sha256}", highlight=False)
+        console.print(Text(line))
 
 
 def logs(
@@ -196,7 +203,7 @@ def cancel(
     if json:
         emit_json(done)
     for calc in done if not json else []:
-        console.print(f"cancelled {calc.id} ({calc.name})")
+        console.print(Text(f"cancelled {calc.id} ({calc.name})"))
 
 
 def rm(ids: Annotated[list[int], typer.Argument()]) -> None:
@@ -232,4 +239,4 @@ def download(
         written = connect().download(
             calc_id, dest, path, progress=lambda n, t: bar.update(task, completed=n, total=t)
         )
-    console.print(f"wrote {written}")
+    console.print(Text(f"wrote {written}"))

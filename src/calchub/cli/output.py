@@ -12,7 +12,9 @@ from typing import Any, NoReturn
 import typer
 from pydantic import BaseModel
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 console = Console()
 errors = Console(stderr=True)
@@ -38,7 +40,7 @@ def emit_json(data: Any) -> None:
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
-    errors.print(f"[red]error:[/red] {message}", highlight=False)
+    errors.print(f"[red]error:[/red] {escape(message)}", highlight=False)
     raise typer.Exit(code)
 
 
@@ -66,17 +68,17 @@ def when(value: datetime | None) -> str:
     return value.astimezone().strftime("%Y-%m-%d %H:%M:%S") if value else "-"
 
 
-def state(value: str) -> str:
-    style = STATE_STYLE.get(value)
-    return f"[{style}]{value}[/{style}]" if style else value
+def state(value: str) -> Text:
+    return Text(value, style=STATE_STYLE.get(value, ""))
 
 
 def table(title: str | None, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+    """A table; plain cells are shown as they are (user text is never read as markup)."""
     grid = Table(title=title, header_style="bold", show_edge=False)
     for column in columns:
         grid.add_column(column)
     for row in rows:
-        grid.add_row(*(str(cell) for cell in row))
+        grid.add_row(*(cell if isinstance(cell, Text) else escape(str(cell)) for cell in row))
     console.print(grid)
 
 
