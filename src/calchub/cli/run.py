@@ -87,6 +87,10 @@ def up(
     _needs_server_extra()
     from calchub.contracts.local import AGENT_FILE, home_from_env
 
+    # Started in the background by a script, a process inherits SIGINT ignored; Ctrl-C
+    # (or kill -INT) must stop calchub all the same.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+
     home = home_from_env()
     env = {**os.environ, "CALCHUB_HOME": str(home)}
     # `kill`, systemd and container runtimes stop with SIGTERM: stop both children as for Ctrl-C.
