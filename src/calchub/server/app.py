@@ -19,6 +19,7 @@ from calchub.server.db.migrate import upgrade
 from calchub.server.hub import Hub
 from calchub.server.services import agents as agent_service
 from calchub.server.settings import Settings
+from calchub.server.wakeup_bridge import PostgresWakeups
 
 log = logging.getLogger("calchub.server")
 Scope = MutableMapping[str, Any]
@@ -37,13 +38,16 @@ def create_app(settings: Settings | None = None, hub: Hub | None = None) -> Fast
             extended = agent_service.grace_after_restart(session, settings.lease_seconds)
         log.info("started", extra={"action": "server.start", "leases_extended": extended})
         app.state.hub = the_hub
-        reaper = asyncio.create_task(_reap_forever(the_hub))
+        tasks = [asyncio.create_task(_reap_forever(the_hub))]
+        if the_hub.engine.dialect.name == "postgresql":
+            tasks.append(await _hear_other_replicas(the_hub))
         try:
             yield
         finally:
-            reaper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await reaper
+            for task in reversed(tasks):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             if hub is None:
                 the_hub.engine.dispose()
 
@@ -58,6 +62,14 @@ def create_app(settings: Settings | None = None, hub: Hub | None = None) -> Fast
     errors.install(app)
     app.add_middleware(BodyLimit, limit=settings.max_request_bytes)
     return app
+
+
+async def _hear_other_replicas(hub: Hub) -> asyncio.Task[None]:
+    """Listen for other server processes' wake-ups; return once listening."""
+    bridge = PostgresWakeups(hub.engine, hub.wakeups)
+    task = asyncio.create_task(bridge.run())
+    await asyncio.wait_for(bridge.listening.wait(), 30)
+    return task
 
 
 async def _reap_forever(hub: Hub) -> None:

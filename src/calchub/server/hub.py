@@ -78,5 +78,6 @@ class Hub:
 
     @contextmanager
     def uow(self) -> Iterator[Session]:
-        with unit_of_work(self._sessions, self.wakeups) as session:
+        broadcast = self.engine.dialect.name == "postgresql"
+        with unit_of_work(self._sessions, self.wakeups, broadcast=broadcast) as session:
             yield session
