@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
+import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from calchub.client import Client, Conflict, NotFound, WaitTimeout
 from calchub.client.agent import AgentClient
 from calchub.contracts.calculations import Calculation
+from calchub.server.settings import Settings
 from calchub.testing import ServerThread
 from tests.integration.helpers import claim, outcome
 
@@ -220,3 +225,21 @@ def test_wait_returns_finished_work_and_times_out_on_the_rest(client: Client) ->
     with pytest.raises(WaitTimeout) as raised:
         client.wait_all([done.id, pending.id], timeout=0.2)
     assert raised.value.pending == [pending.id]
+
+
+def test_a_wait_whose_client_hung_up_does_not_hold_the_server(settings: Settings, made: Any) -> None:
+    with ServerThread(settings) as server, Client(server.url, made.token) as user:
+        calc = user.submit(["true"])
+        waiting = threading.Thread(target=_hang_up_while_waiting, args=(server.url, made.token, calc.id))
+        waiting.start()
+        waiting.join()
+        began = time.monotonic()
+    assert time.monotonic() - began < 5.0, "the server stopped only when the 300 s wait ran out"
+
+
+def _hang_up_while_waiting(url: str, token: str, calc_id: int) -> None:
+    """Start a long wait, then drop the connection as a user's Ctrl-C would."""
+    body = {"ids": [calc_id], "timeout": 300}
+    headers = {"Authorization": f"Bearer {token}"}
+    with httpx.Client(base_url=url, headers=headers) as http, contextlib.suppress(httpx.ReadTimeout):
+        http.post("/api/v1/calculations/wait", json=body, timeout=0.5)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 from typing import Annotated
 
@@ -14,9 +13,9 @@ from pydantic import BaseModel
 from calchub.contracts import agents as wire
 from calchub.contracts.calculations import FileInfo
 from calchub.server.api.deps import CurrentAgent, HubDep
+from calchub.server.api.longpoll import park
 from calchub.server.services import agents, files
 from calchub.server.services.errors import TooLarge
-from calchub.server.services.wakeups import wait
 
 router = APIRouter(prefix="/agent", tags=["agent"])
 
@@ -42,22 +41,8 @@ async def claim(
         reply = await run_in_threadpool(_claim_once, hub, agent, body)
         if reply.calculations or reply.cancel:
             return reply
-        if not await _woken_or_hung_up(event, request, deadline - time.monotonic()):
+        if await park(event, request, deadline - time.monotonic()) != "woken":
             return reply
-
-
-async def _woken_or_hung_up(event: asyncio.Event, request: Request, timeout: float) -> bool:
-    """True when woken or when the agent hung up; False when ``timeout`` passed first.
-
-    A parked claim of an agent that is gone would otherwise hold the server's shutdown until its
-    wait ran out.
-    """
-    woken = asyncio.ensure_future(wait(event, timeout))
-    hung_up = asyncio.ensure_future(request.receive())  # the body is read: only a disconnect comes
-    done, _ = await asyncio.wait({woken, hung_up}, return_when=asyncio.FIRST_COMPLETED)
-    for task in (woken, hung_up):
-        task.cancel()
-    return hung_up in done or (woken in done and woken.result())
 
 
 def _claim_once(hub: HubDep, agent: CurrentAgent, body: wire.ClaimRequest) -> wire.ClaimReply:

@@ -9,7 +9,7 @@ import zipfile
 from collections.abc import AsyncIterator
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query, Response, status
+from fastapi import APIRouter, Query, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, StreamingResponse
 from pydantic import BaseModel, Field
@@ -17,6 +17,7 @@ from pydantic import BaseModel, Field
 from calchub.contracts import calculations as wire
 from calchub.domain.states import TERMINAL, State
 from calchub.server.api.deps import CurrentUser, HubDep
+from calchub.server.api.longpoll import park
 from calchub.server.repositories.calculations import ListQuery
 from calchub.server.services import calculations as calcs
 from calchub.server.services import files
@@ -64,13 +65,15 @@ class WaitRequest(BaseModel):
 
 
 @router.post("/wait", response_model=list[wire.Calculation])
-async def wait_any(hub: HubDep, user: CurrentUser, body: WaitRequest) -> list[wire.Calculation]:
+async def wait_any(
+    hub: HubDep, user: CurrentUser, body: WaitRequest, request: Request
+) -> list[wire.Calculation]:
     """Those of ``ids`` that have finished; holds the request until one has, or ``timeout``."""
     deadline = time.monotonic() + body.timeout
     while True:
         event = hub.wakeups.current("terminal")
         done = await run_in_threadpool(_finished, hub, user, body.ids)
-        if done or not await wait(event, deadline - time.monotonic()):
+        if done or await park(event, request, deadline - time.monotonic()) != "woken":
             return done
         if len(body.ids) > 1:
             # Many to wait for: let completions that come close together arrive in one
