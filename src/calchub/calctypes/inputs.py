@@ -1,0 +1,83 @@
+"""Checking a submission against its type: the schema, the type's own checks, uploads, analyses."""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from typing import Any
+
+from calchub.calctypes.api import CalcType
+from calchub.calctypes.graph import selection_problems
+
+
+@dataclass(frozen=True)
+class InputProblem:
+    field: str
+    rule: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.message} (rule: {self.rule})"
+
+
+def with_defaults(schema: dict[str, Any], inputs: dict[str, Any]) -> dict[str, Any]:
+    """The inputs with the schema's defaults filled in, object by object."""
+    filled = copy.deepcopy(inputs)
+    for key, spec in schema.get("properties", {}).items():
+        if not isinstance(spec, dict):
+            continue
+        if key not in filled and "default" in spec:
+            filled[key] = copy.deepcopy(spec["default"])
+        if isinstance(filled.get(key), dict) and spec.get("type") == "object":
+            filled[key] = with_defaults(spec, filled[key])
+    return filled
+
+
+def schema_problems(schema: dict[str, Any], inputs: dict[str, Any]) -> list[InputProblem]:
+    from jsonschema import Draft202012Validator
+
+    validator = Draft202012Validator(schema)
+    problems = []
+    for error in sorted(validator.iter_errors(inputs), key=lambda e: list(map(str, e.absolute_path))):
+        where = ".".join(["inputs", *map(str, error.absolute_path)])
+        problems.append(InputProblem(where, str(error.validator), error.message))
+    return problems
+
+
+def check_schema(schema: dict[str, Any]) -> None:
+    from jsonschema import Draft202012Validator
+
+    Draft202012Validator.check_schema(schema)
+
+
+def upload_problems(calctype: CalcType, paths: list[str]) -> list[InputProblem]:
+    problems = []
+    rendered = set(calctype.templates)
+    for path in paths:
+        if path in rendered:
+            problems.append(InputProblem(f"files.{path}", "rendered", f"{path!r} is written by the type"))
+        elif calctype.upload_for(path) is None:
+            takes = ", ".join(u.path for u in calctype.uploads) or "no files"
+            problems.append(
+                InputProblem(f"files.{path}", "uploads", f"{calctype.name} takes {takes}, not {path!r}")
+            )
+    for upload in calctype.uploads:
+        if upload.required and not any(upload.matches(p) for p in paths):
+            problems.append(
+                InputProblem(f"files.{upload.path}", "required", f"upload {upload.path!r} is required")
+            )
+    return problems
+
+
+def check_request(
+    calctype: CalcType, inputs: dict[str, Any], paths: list[str], analyses: list[str] | None
+) -> tuple[dict[str, Any], list[str], list[InputProblem]]:
+    """The filled-in inputs, the analyses to run, and every problem found."""
+    filled = with_defaults(calctype.schema, inputs)
+    problems = schema_problems(calctype.schema, filled)
+    chosen = calctype.default_analyses(filled) if analyses is None else list(analyses)
+    problems += [InputProblem("analyses", "needs", m) for m in selection_problems(calctype.analyses, chosen)]
+    if not problems:
+        problems += [InputProblem(f, r, m) for f, r, m in calctype.check(filled, chosen)]
+    problems += upload_problems(calctype, paths)
+    return filled, chosen, problems
