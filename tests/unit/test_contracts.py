@@ -38,9 +38,22 @@ def test_a_command_alone_is_enough_and_defaults_are_sane() -> None:
     assert calc.files == [] and calc.outputs == [] and calc.env == {}
 
 
-@pytest.mark.parametrize("command", [[], None, "true"])
+@pytest.mark.parametrize("command", [[], "true"])
 def test_command_must_be_a_non_empty_list(command: object) -> None:
     assert _fields(_errors({"command": command})) == {"command"}
+
+
+@pytest.mark.parametrize("data", [{}, {"command": None}])
+def test_without_a_command_a_type_is_needed(data: dict[str, Any]) -> None:
+    (error,) = _errors(data)
+    assert "give a command to run, or a calculation type" in error["msg"]
+
+
+def test_a_type_brings_its_own_command_and_inputs_need_a_type() -> None:
+    assert "leave out command" in _errors({"type": "shell", "command": ["true"]})[0]["msg"]
+    assert "give type as well" in _errors({"command": ["true"], "inputs": {"a": 1}})[0]["msg"]
+    typed = CalculationCreate(type="shell", inputs={"script": "true"})
+    assert typed.command is None and typed.analyses is None
 
 
 def test_unknown_fields_are_refused() -> None:

@@ -8,6 +8,7 @@ import logging
 import time
 from collections import deque
 from dataclasses import dataclass, field
+from typing import Any
 
 import calchub
 from calchub.agent import probe, runner
@@ -17,9 +18,11 @@ from calchub.agent.executors.base import Executor, Job, Running
 from calchub.agent.pace import Pace
 from calchub.agent.settings import AgentSettings
 from calchub.agent.spool import Spool
+from calchub.calctypes.registry import Registry, discover
 from calchub.client.agent import AgentClient
 from calchub.client.errors import ApiError, ServerUnreachable
 from calchub.contracts.agents import Assignment, ClaimRequest, Heartbeat, Held
+from calchub.contracts.local import home_from_env
 from calchub.domain.states import State
 
 log = logging.getLogger("calchub.agent")
@@ -57,6 +60,7 @@ class Agent:
         self.capacity = asyncio.Event()
         self.heartbeat_seconds = 5.0
         self.pace = Pace()
+        self._calctypes: Registry | None = None
 
     def ahead(self) -> int:
         """Cores' worth of work to hold claimed beyond the free cores."""
@@ -251,16 +255,28 @@ class Agent:
         self.pace.saw_run(time.monotonic() - began)
         ended.set()
         await shipper
-        self._finish(assignment, job, runner.finished(job, outcome))
+        final = runner.finished(job, outcome)
+        if assignment.type and final is not None and final["state"] == State.COMPLETED:
+            self.delivery.put({"kind": "report", "report": runner.report(job, State.POSTPROCESSING)})
+            final = await asyncio.to_thread(runner.postprocess, assignment, job, self.calctypes())
+        self._finish(assignment, job, final)
 
-    def _finish(self, assignment: Assignment, job: Job, report: dict[str, object] | None) -> None:
+    def calctypes(self) -> Registry:
+        """The calculation types this agent knows, found on first need."""
+        if self._calctypes is None:
+            self._calctypes = discover(home_from_env())
+        return self._calctypes
+
+    def _finish(self, assignment: Assignment, job: Job, report: dict[str, Any] | None) -> None:
+        # Figures drawn by a type's analyses go up with the files the type keeps.
+        outputs = [*assignment.outputs, "figures/*.svg"] if assignment.type else assignment.outputs
         self.delivery.put(
             {
                 "kind": "finish",
                 "id": job.calc_id,
                 "attempt": job.attempt,
                 "workdir": str(job.workdir),
-                "outputs": assignment.outputs,
+                "outputs": outputs,
                 "report": report,
             }
         )

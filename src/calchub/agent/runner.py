@@ -11,6 +11,9 @@ from typing import Any
 
 import calchub
 from calchub.agent.executors.base import Executor, Job, Outcome, Running
+from calchub.calctypes.api import RunDir
+from calchub.calctypes.postprocess import postprocess as calctypes_postprocess
+from calchub.calctypes.registry import Registry, UnknownType
 from calchub.contracts.agents import Assignment, Report
 from calchub.domain.states import State
 
@@ -80,6 +83,24 @@ def finished(job: Job, outcome: Outcome) -> dict[str, Any] | None:
         return report(job, State.COMPLETED, exit_code=0)
     reason = f"killed by signal {-code}" if code is not None and code < 0 else f"exited with code {code}"
     return report(job, State.FAILED, message=reason, exit_code=code)
+
+
+def postprocess(assignment: Assignment, job: Job, registry: Registry) -> dict[str, Any]:
+    """Validate, extract, analyse and clean up a typed run that exited 0; its final report."""
+    try:
+        calctype = registry.get(assignment.type or "")
+    except UnknownType as error:
+        message = f"{error}; install the type on this agent, or put it in CALCHUB_HOME/calctypes"
+        return report(job, State.FAILED, exit_code=0, message=message)
+    if calctype.version != assignment.type_version:
+        message = (
+            f"this agent has {calctype.name} version {calctype.version}, but the calculation was "
+            f"prepared with version {assignment.type_version}; update the agent's copy of the type"
+        )
+        return report(job, State.FAILED, exit_code=0, message=message)
+    run = RunDir(job.workdir, assignment.inputs, 0)
+    done = calctypes_postprocess(calctype, run, assignment.analyses, assignment.outputs)
+    return report(job, State(done.verdict), exit_code=0, message=done.message, results=done.results)
 
 
 async def wait_for_output(running: Running, finished: asyncio.Event) -> bool:

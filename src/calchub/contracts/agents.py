@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field
 
 from calchub.contracts.calculations import FileInfo, Resources, Strict
+from calchub.contracts.results import ResultSet
 from calchub.domain.states import State
 
 
@@ -62,6 +63,10 @@ class Assignment(BaseModel):
     outputs: list[str]
     resources: Resources
     files: list[FileInfo]
+    type: str | None = None
+    type_version: str | None = None
+    inputs: dict[str, Any] = {}
+    analyses: list[str] = []
 
 
 class ClaimReply(BaseModel):
@@ -82,6 +87,7 @@ class Report(Strict):
     scheduler_id: str | None = None
     executor: str | None = None
     agent_version: str | None = None
+    results: ResultSet | None = None
 
 
 class ReportBatch(Strict):

@@ -6,9 +6,9 @@ import base64
 import re
 from datetime import datetime
 from pathlib import PurePosixPath
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from calchub.domain.resources import parse_memory, parse_walltime
 from calchub.domain.states import State
@@ -66,10 +66,24 @@ class InputFile(Strict):
         return self.content.encode()
 
 
+Label = Annotated[str, Field(pattern=NAME)]
+
+
 class CalculationCreate(Strict):
     name: Annotated[str, Field(min_length=1, max_length=200)] = "calculation"
     cluster: Annotated[str, Field(pattern=NAME)] = "local"
-    command: Annotated[list[Annotated[str, Field(max_length=100_000)]], Field(min_length=1)]
+    type: Annotated[
+        str | None, Field(max_length=100, description="a calculation type (`calchub types ls`)")
+    ] = None
+    inputs: dict[str, Any] = Field(default_factory=dict, description="the type's inputs (its JSON Schema)")
+    analyses: list[Annotated[str, Field(max_length=100)]] | None = Field(
+        None, max_length=100, description="the type's analyses to run; its defaults when unset"
+    )
+    command: list[Annotated[str, Field(max_length=100_000)]] | None = Field(
+        None, min_length=1, description="the command to run; a typed calculation gets it from its type"
+    )
+    project: Label | None = None
+    study: Label | None = None
     env: dict[Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")], str] = {}
     files: list[InputFile] = Field(default_factory=list, max_length=1000)
     outputs: list[str] = Field(
@@ -78,6 +92,16 @@ class CalculationCreate(Strict):
     resources: Resources = Field(default_factory=lambda: Resources())
     priority: int = Field(0, ge=-1000, le=1000, description="higher runs first")
     max_attempts: int = Field(2, ge=1, le=20, description="attempts allowed when a run is lost")
+
+    @model_validator(mode="after")
+    def _command_or_type(self) -> CalculationCreate:
+        if self.type is None and not self.command:
+            raise ValueError("give a command to run, or a calculation type with its inputs")
+        if self.type is not None and self.command:
+            raise ValueError(f"a {self.type!r} calculation gets its command from its type; leave out command")
+        if self.type is None and (self.inputs or self.analyses is not None):
+            raise ValueError("inputs and analyses belong to a calculation type; give type as well")
+        return self
 
     @field_validator("outputs")
     @classmethod
@@ -138,6 +162,13 @@ class Calculation(BaseModel):
     finished_at: datetime | None = None
     provenance: Provenance
     files: list[FileInfo] = []
+    type: str | None = None
+    type_version: str | None = None
+    inputs: dict[str, Any] | None = None
+    analyses: list[str] | None = None
+    project: str | None = None
+    study: str | None = None
+    bytes_freed: int | None = None
 
 
 class CalculationPage(BaseModel):

@@ -14,7 +14,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
 import calchub
-from calchub.server.api import agents, auth, calculations, clusters, errors, health
+from calchub.server.api import agents, auth, calctypes, calculations, clusters, errors, health, results
 from calchub.server.db.migrate import upgrade
 from calchub.server.hub import Hub
 from calchub.server.services import agents as agent_service
@@ -57,7 +57,8 @@ def create_app(settings: Settings | None = None, hub: Hub | None = None) -> Fast
         description="A self-hosted calculation service: submit, watch, cancel and collect calculations.",
         lifespan=lifespan,
     )
-    for router in (health.router, auth.router, calculations.router, clusters.router, agents.router):
+    routers = (health, auth, calculations, results, calctypes, clusters, agents)
+    for router in (module.router for module in routers):
         app.include_router(router, prefix="/api/v1")
     errors.install(app)
     app.add_middleware(BodyLimit, limit=settings.max_request_bytes)

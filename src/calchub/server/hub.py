@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
+from calchub.calctypes.registry import Registry, discover
 from calchub.server.db.engine import make_engine, make_sessionmaker
 from calchub.server.services.unit import unit_of_work
 from calchub.server.services.wakeups import Wakeups
@@ -64,6 +65,7 @@ class Hub:
     store: Store
     wakeups: Wakeups = field(default_factory=Wakeups)
     callers: CallerCache = field(default_factory=CallerCache)
+    calctypes: Registry = field(default_factory=Registry)
 
     def __post_init__(self) -> None:
         self._sessions = make_sessionmaker(self.engine)
@@ -74,6 +76,7 @@ class Hub:
             settings,
             make_engine(settings.resolved_database_url()),
             Store(settings.resolved_storage_dir()),
+            calctypes=discover(settings.home),
         )
 
     @contextmanager

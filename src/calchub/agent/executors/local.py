@@ -14,6 +14,7 @@ import functools
 import os
 import signal
 import subprocess
+import sys
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,6 +41,7 @@ class LocalExecutor(Executor):
             "CALCHUB_ATTEMPT": str(job.attempt),
             "OMP_NUM_THREADS": str(job.cores),
         }
+        env["PATH"] = with_agent_bin(env.get("PATH", os.defpath))
         out_read, out_write = os.pipe()
         err_read, err_write = os.pipe()
         try:
@@ -129,6 +131,12 @@ class LocalRun(Running):
             await asyncio.wait_for(asyncio.shield(self.exited), GRACE_SECONDS)
         # Always finish the group off: children that ignored SIGTERM or outlived the leader.
         _signal_group(pgid, signal.SIGKILL)
+
+
+def with_agent_bin(path: str) -> str:
+    """PATH with the agent's own environment first, so tools installed beside calchub are found."""
+    own = os.path.dirname(sys.executable)
+    return path if path.split(os.pathsep)[:1] == [own] else os.pathsep.join([own, path])
 
 
 def _spawn(job: Job, env: dict[str, str], stdout: int, stderr: int) -> subprocess.Popen[bytes]:

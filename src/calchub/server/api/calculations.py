@@ -30,14 +30,14 @@ WAIT_COALESCE_SECONDS = 0.1
 @router.post("", response_model=wire.Calculation, status_code=status.HTTP_201_CREATED)
 def create(hub: HubDep, user: CurrentUser, body: wire.CalculationCreate) -> wire.Calculation:
     with hub.uow() as session:
-        return calcs.submit(session, hub.store, user, [body])[0]
+        return calcs.submit(session, hub.store, user, [body], hub.calctypes)[0]
 
 
 @router.post("/batch", response_model=list[wire.Calculation], status_code=status.HTTP_201_CREATED)
 def create_many(hub: HubDep, user: CurrentUser, body: wire.CalculationBatch) -> list[wire.Calculation]:
     """Create many calculations in one transaction: all of them, or none."""
     with hub.uow() as session:
-        return calcs.submit(session, hub.store, user, body.calculations)
+        return calcs.submit(session, hub.store, user, body.calculations, hub.calctypes)
 
 
 @router.get("", response_model=wire.CalculationPage)

@@ -6,7 +6,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from calchub.domain.states import IllegalTransition
-from calchub.server.services.errors import ServiceError
+from calchub.server.services.errors import InvalidInputs, ServiceError
 
 
 def install(app: FastAPI) -> None:
@@ -15,6 +15,9 @@ def install(app: FastAPI) -> None:
         body: dict[str, object] = {"detail": error.message}
         if error.field:
             body["field"] = error.field
+        if isinstance(error, InvalidInputs):
+            body["rule"] = error.rule
+            body["problems"] = [{"field": f, "rule": r, "message": m} for f, r, m in error.problems]
         headers = {"WWW-Authenticate": "Bearer"} if error.status == 401 else None
         return JSONResponse(body, status_code=error.status, headers=headers)
 

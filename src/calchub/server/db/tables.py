@@ -131,6 +131,16 @@ class Calculation(Base):
     lease_agent: Mapped[str | None] = mapped_column(String(200))
     lease_expires_at: Mapped[datetime | None] = mapped_column(index=True)
     provenance: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    #: The calculation type and the exact version it was checked, rendered and run with.
+    calctype: Mapped[str | None] = mapped_column(String(100), index=True)
+    calctype_version: Mapped[str | None] = mapped_column(String(50))
+    calctype_digest: Mapped[str | None] = mapped_column(String(64))
+    inputs: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    analyses: Mapped[list[Any] | None] = mapped_column(JSON)
+    #: Labels that group calculations for the results table.
+    project: Mapped[str | None] = mapped_column(String(100), index=True)
+    study: Mapped[str | None] = mapped_column(String(100), index=True)
+    bytes_freed: Mapped[int | None] = mapped_column(BigInteger)
 
 
 # The claim query: queued work of one cluster, highest priority first, then oldest,
@@ -167,3 +177,21 @@ class CalculationFile(Base):
     size: Mapped[int] = mapped_column(BigInteger)
     sha256: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(default=now)
+
+
+class Result(Base):
+    """One named result of a calculation: a scalar (value, unit, error) or a table or figure."""
+
+    __tablename__ = "results"
+    __table_args__ = (UniqueConstraint("calculation_id", "kind", "name"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    calculation_id: Mapped[int] = mapped_column(ForeignKey("calculations.id", ondelete="CASCADE"), index=True)
+    attempt: Mapped[int]
+    kind: Mapped[str] = mapped_column(String(10))
+    name: Mapped[str] = mapped_column(String(100), index=True)
+    value: Mapped[float | None]
+    text: Mapped[str | None] = mapped_column(Text)
+    error: Mapped[float | None]
+    unit: Mapped[str] = mapped_column(String(50), default="")
+    source: Mapped[str] = mapped_column(String(100), default="")
+    data: Mapped[dict[str, Any] | None] = mapped_column(JSON)

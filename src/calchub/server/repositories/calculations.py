@@ -98,6 +98,10 @@ _CLAIM_COLUMNS = (
     Calculation.gpus,
     Calculation.memory,
     Calculation.walltime,
+    Calculation.calctype,
+    Calculation.calctype_version,
+    Calculation.inputs,
+    Calculation.analyses,
 )
 
 

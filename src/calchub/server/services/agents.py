@@ -16,6 +16,7 @@ from calchub.domain.states import HELD, TERMINAL, IllegalTransition, State
 from calchub.server.db.tables import Calculation, CalculationFile, now
 from calchub.server.repositories import calculations as repo
 from calchub.server.repositories import clusters as cluster_repo
+from calchub.server.repositories import results as results_repo
 from calchub.server.services import transitions
 from calchub.server.services.auth import AgentCaller
 
@@ -103,6 +104,10 @@ def _assignment(row: Row[Any], files: list[CalculationFile]) -> wire.Assignment:
             for f in files
             if f.kind == "input"
         ],
+        type=row.calctype,
+        type_version=row.calctype_version,
+        inputs=row.inputs or {},
+        analyses=row.analyses or [],
     )
 
 
@@ -115,7 +120,18 @@ def report(session: Session, agent: AgentCaller, batch: wire.ReportBatch) -> wir
     changes: list[transitions.Change] = []
     results = [_apply(agent, batch.agent, calcs.get(r.id), r, changes) for r in batch.reports]
     transitions.apply(session, changes)
+    kept = [
+        r for r, out in zip(batch.reports, results, strict=True) if out.outcome == "applied" and r.results
+    ]
+    results_repo.replace(session, [(r.id, r.attempt, r.results) for r in kept if r.results is not None])
+    repo.update_columns(session, {r.id: {"bytes_freed": r.results.bytes_freed} for r in kept if r.results})
     return wire.ReportReply(results=results)
+
+
+def _keep_results(session: Session, applied: list[wire.Report]) -> None:
+    found = [(r.id, r.attempt, r.results) for r in applied if r.results is not None]
+    results_repo.replace(session, found)
+    repo.update_columns(session, {calc_id: {"bytes_freed": kept.bytes_freed} for calc_id, _, kept in found})
 
 
 def _apply(

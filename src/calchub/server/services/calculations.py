@@ -12,27 +12,38 @@ from typing import Any, Protocol
 from sqlalchemy.orm import Session
 
 import calchub
+from calchub.calctypes.registry import Registry
 from calchub.contracts import calculations as wire
 from calchub.domain.states import CANCELLABLE, TERMINAL, State
 from calchub.server.db.tables import Calculation, CalculationFile, Cluster, now
 from calchub.server.repositories import calculations as repo
 from calchub.server.repositories import clusters as cluster_repo
 from calchub.server.repositories import users as user_repo
-from calchub.server.services import transitions
+from calchub.server.services import calctypes, transitions
 from calchub.server.services.auth import Caller
-from calchub.server.services.errors import Conflict, Invalid, NotFound, TooLarge
+from calchub.server.services.errors import Conflict, Invalid, NotFound
 from calchub.server.storage import Store
 
 
 def submit(
-    session: Session, store: Store, caller: Caller, requests: Sequence[wire.CalculationCreate]
+    session: Session,
+    store: Store,
+    caller: Caller,
+    requests: Sequence[wire.CalculationCreate],
+    registry: Registry,
 ) -> list[wire.Calculation]:
     """Create calculations, all or none: any bad one refuses the whole batch."""
     clusters = _clusters_for(session, {r.cluster for r in requests})
-    # Check every input file before any is written: the store is not rolled back with the session.
-    inputs = [[(item.path, _input_data(item)) for item in r.files] for r in requests]
+    # Check and render everything before any file is written: the store is not rolled back.
+    many = len(requests) > 1
+    plans = [
+        calctypes.plan(registry, r, f"calculations[{i}]." if many else "") for i, r in enumerate(requests)
+    ]
+    inputs = [p.files for p in plans]
     created_at = now()
-    rows = [_new_row(caller, clusters[r.cluster], r, created_at) for r in requests]
+    rows = [
+        _new_row(caller, clusters[r.cluster], r, p, created_at) for r, p in zip(requests, plans, strict=True)
+    ]
     ids = repo.insert_calculations(session, rows)
     calcs = [
         SimpleNamespace(id=i, exit_code=None, message=None, started_at=None, finished_at=None, **row)
@@ -57,39 +68,36 @@ def _clusters_for(session: Session, names: set[str]) -> dict[str, Cluster]:
     return found
 
 
-def _new_row(caller: Caller, cluster: Cluster, r: wire.CalculationCreate, at: datetime) -> dict[str, Any]:
+def _new_row(
+    caller: Caller, cluster: Cluster, r: wire.CalculationCreate, plan: calctypes.Plan, at: datetime
+) -> dict[str, Any]:
     return {
         "name": r.name,
         "owner_id": caller.id,
         "cluster_id": cluster.id,
         "state": State.QUEUED.value,
-        "command": list(r.command),
-        "env": dict(r.env),
-        "outputs": list(r.outputs),
-        "cores": r.resources.cores,
-        "gpus": r.resources.gpus,
-        "memory": r.resources.memory,
-        "walltime": r.resources.walltime,
+        "command": plan.command,
+        "env": plan.env,
+        "outputs": plan.outputs,
+        "cores": plan.resources.cores,
+        "gpus": plan.resources.gpus,
+        "memory": plan.resources.memory,
+        "walltime": plan.resources.walltime,
         "priority": r.priority,
         "attempt": 0,
         "max_attempts": r.max_attempts,
         "created_at": at,
         "updated_at": at,
-        "provenance": {"command": list(r.command), "calchub_version": calchub.__version__},
+        "provenance": {"command": plan.command, "calchub_version": calchub.__version__},
+        "calctype": plan.typed.get("calctype"),
+        "calctype_version": plan.typed.get("calctype_version"),
+        "calctype_digest": plan.typed.get("calctype_digest"),
+        "inputs": plan.typed.get("inputs"),
+        "analyses": plan.typed.get("analyses"),
+        "project": r.project,
+        "study": r.study,
+        "bytes_freed": None,
     }
-
-
-def _input_data(item: wire.InputFile) -> bytes:
-    try:
-        data = item.data()
-    except ValueError:
-        raise Invalid(f"input file {item.path!r} is not valid base64", "files") from None
-    if len(data) > wire.MAX_INPUT_FILE_BYTES:
-        raise TooLarge(
-            f"input file {item.path!r} is {len(data)} bytes; inline files are limited to "
-            f"{wire.MAX_INPUT_FILE_BYTES} bytes"
-        )
-    return data
 
 
 def _store_inputs(session: Session, store: Store, calc_id: int, files: list[tuple[str, bytes]]) -> None:
@@ -131,6 +139,13 @@ class CalculationRow(Protocol):
     started_at: datetime | None
     finished_at: datetime | None
     provenance: dict[str, Any]
+    calctype: str | None
+    calctype_version: str | None
+    inputs: dict[str, Any] | None
+    analyses: list[Any] | None
+    project: str | None
+    study: str | None
+    bytes_freed: int | None
 
 
 def to_wire(calc: CalculationRow, owner: str, cluster: str, files: list[CalculationFile]) -> wire.Calculation:
@@ -157,6 +172,13 @@ def to_wire(calc: CalculationRow, owner: str, cluster: str, files: list[Calculat
         finished_at=calc.finished_at,
         provenance=wire.Provenance(**calc.provenance),
         files=[wire.FileInfo(path=f.path, kind=f.kind, size=f.size, sha256=f.sha256) for f in files],
+        type=calc.calctype,
+        type_version=calc.calctype_version,
+        inputs=calc.inputs,
+        analyses=calc.analyses,
+        project=calc.project,
+        study=calc.study,
+        bytes_freed=calc.bytes_freed,
     )
 
 

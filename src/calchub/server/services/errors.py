@@ -6,6 +6,7 @@ ServiceError
  +-- Forbidden       403  known caller, not allowed to do this
  +-- Conflict        409  the request clashes with the current state
  +-- Invalid         422  well-formed, but a value is wrong
+ |    +-- InvalidInputs   inputs that break their type's rules (each field and rule named)
  +-- TooLarge        413  the body or file is over the limit
 """
 
@@ -43,3 +44,13 @@ class Invalid(ServiceError):
 
 class TooLarge(ServiceError):
     status = 413
+
+
+class InvalidInputs(Invalid):
+    """Every problem found with a typed submission, as (field, rule, message)."""
+
+    def __init__(self, problems: list[tuple[str, str, str]]) -> None:
+        text = "; ".join(f"{field}: {message} (rule: {rule})" for field, rule, message in problems)
+        super().__init__(text, problems[0][0])
+        self.rule = problems[0][1]
+        self.problems = problems

@@ -1,0 +1,120 @@
+"""Calculation types on the server: list and describe them, and turn a typed request into a run."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from calchub.calctypes.api import CalcType
+from calchub.calctypes.inputs import check_request
+from calchub.calctypes.registry import Registry, UnknownType
+from calchub.calctypes.render import RenderError
+from calchub.contracts import calctypes as types_wire
+from calchub.contracts import calculations as wire
+from calchub.server.services.errors import Invalid, InvalidInputs, NotFound, TooLarge
+
+
+@dataclass
+class Plan:
+    """What one request becomes: the command, files and settings an agent runs."""
+
+    command: list[str]
+    env: dict[str, str]
+    files: list[tuple[str, bytes]]
+    outputs: list[str]
+    resources: wire.Resources
+    typed: dict[str, Any] = field(default_factory=dict)
+
+
+def plan(registry: Registry, request: wire.CalculationCreate, where: str = "") -> Plan:
+    uploads = [(item.path, input_data(item)) for item in request.files]
+    if request.type is None:
+        assert request.command is not None
+        return Plan(
+            list(request.command), dict(request.env), uploads, list(request.outputs), request.resources
+        )
+    try:
+        calctype = registry.get(request.type)
+    except UnknownType as error:
+        raise Invalid(str(error), f"{where}type") from None
+    inputs, analyses, problems = check_request(
+        calctype, request.inputs, [path for path, _ in uploads], request.analyses
+    )
+    if problems:
+        raise InvalidInputs([(f"{where}{p.field}", p.rule, p.message) for p in problems])
+    try:
+        prepared = calctype.prepare(inputs)
+    except RenderError as error:
+        raise Invalid(str(error), f"{where}inputs") from None
+    rendered = [(path, text.encode()) for path, text in prepared.files.items()]
+    chosen = (
+        request.resources.model_dump(exclude_unset=True) if "resources" in request.model_fields_set else {}
+    )
+    return Plan(
+        command=prepared.command,
+        env=prepared.env | dict(request.env),
+        files=rendered + uploads,
+        outputs=list(dict.fromkeys([*prepared.keep, *request.outputs])),
+        resources=wire.Resources.model_validate(prepared.resources | chosen),
+        typed={
+            "calctype": calctype.name,
+            "calctype_version": calctype.version,
+            "calctype_digest": calctype.digest(),
+            "inputs": inputs,
+            "analyses": analyses,
+        },
+    )
+
+
+def input_data(item: wire.InputFile) -> bytes:
+    try:
+        data = item.data()
+    except ValueError:
+        raise Invalid(f"input file {item.path!r} is not valid base64", "files") from None
+    if len(data) > wire.MAX_INPUT_FILE_BYTES:
+        raise TooLarge(
+            f"input file {item.path!r} is {len(data)} bytes; inline files are limited to "
+            f"{wire.MAX_INPUT_FILE_BYTES} bytes"
+        )
+    return data
+
+
+def listing(registry: Registry) -> types_wire.CalcTypeList:
+    return types_wire.CalcTypeList(
+        items=[_summary(t) for _, t in sorted(registry.types.items())],
+        refused=[types_wire.RefusedType(source=s, error=e) for s, e in sorted(registry.refused.items())],
+    )
+
+
+def _summary(calctype: CalcType) -> types_wire.CalcTypeSummary:
+    return types_wire.CalcTypeSummary(
+        name=calctype.name, version=calctype.version, title=calctype.title, source=calctype.source
+    )
+
+
+def describe(registry: Registry, name: str) -> types_wire.CalcTypeInfo:
+    try:
+        t = registry.get(name)
+    except UnknownType as error:
+        raise NotFound(str(error)) from None
+    return types_wire.CalcTypeInfo(
+        **_summary(t).model_dump(),
+        description=t.description,
+        digest=t.digest(),
+        input_schema=t.schema,
+        uploads=[
+            types_wire.UploadInfo(path=u.path, required=u.required, description=u.description)
+            for u in t.uploads
+        ],
+        command=list(t.command),
+        resources=dict(t.resources),
+        keep=list(t.keep),
+        cleanup=list(t.cleanup),
+        provides=list(t.provides),
+        analyses=[
+            types_wire.AnalysisInfo(
+                name=a.name, needs=list(a.needs), description=a.description, default=a.default
+            )
+            for a in t.analyses
+        ],
+    )
