@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from calchub.cli import auth, calcs, clusters, run
+from calchub.cli import auth, calcs, clusters, results, run, types
 
 app = typer.Typer(
     name="calchub",
@@ -14,10 +14,12 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 calcs.register(app)
+results.register(app)
 run.register(app)
 auth.register(app)
 app.add_typer(clusters.app, name="cluster")
 app.add_typer(auth.tokens, name="token")
+app.add_typer(types.app, name="types")
 
 
 def main() -> None:

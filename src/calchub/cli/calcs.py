@@ -34,11 +34,25 @@ def register(app: typer.Typer) -> None:
 
 
 def submit(
-    command: Annotated[list[str], typer.Argument(help="the command and its arguments, after --")],
+    command: Annotated[
+        list[str] | None, typer.Argument(help="the command and its arguments, after -- (or give --type)")
+    ] = None,
+    type_: Annotated[
+        str | None, typer.Option("--type", "-t", help="a calculation type (`calchub types ls`)")
+    ] = None,
+    input_: Annotated[
+        list[str] | None, typer.Option("--input", "-i", help="NAME=VALUE input of the type (VALUE as JSON)")
+    ] = None,
+    inputs: Annotated[Path | None, typer.Option(help="a JSON or YAML file of the type's inputs")] = None,
+    analysis: Annotated[
+        list[str] | None, typer.Option("--analysis", "-a", help="run this analysis (default: the type's)")
+    ] = None,
+    project: Annotated[str | None, typer.Option(help="a project label to group results")] = None,
+    study: Annotated[str | None, typer.Option(help="a study label to group results")] = None,
     name: Annotated[str | None, typer.Option(help="a name to find it by")] = None,
     cluster: Annotated[str, typer.Option(help="where it runs")] = "local",
-    cores: Annotated[int, typer.Option(min=1)] = 1,
-    gpus: Annotated[int, typer.Option(min=0)] = 0,
+    cores: Annotated[int | None, typer.Option(min=1, help="default 1, or the type's")] = None,
+    gpus: Annotated[int | None, typer.Option(min=0)] = None,
     memory: Annotated[str | None, typer.Option(help="e.g. 512M or 4G")] = None,
     walltime: Annotated[str | None, typer.Option(help="seconds or [D-][HH:]MM:SS")] = None,
     priority: Annotated[int, typer.Option(help="higher runs first")] = 0,
@@ -48,23 +62,66 @@ def submit(
     max_attempts: Annotated[int, typer.Option(min=1, help="attempts if a run is lost")] = 2,
     json: JsonOpt = False,
 ) -> None:
-    """Submit a plain command: `calchub submit --cores 2 -- python run.py`."""
+    """Submit a command, `calchub submit --cores 2 -- python run.py`, or a typed calculation,
+    `calchub submit -t lammps -i temperature=1.2 -i steps=5000`."""
+    if bool(command) == bool(type_):
+        fail("give either a command after -- or --type NAME, not both or neither")
+    chosen = {"cores": cores, "gpus": gpus, "memory": memory, "walltime": walltime}
     fields: dict[str, Any] = {
-        "name": name or Path(command[0]).name,
+        "name": name or (type_ or Path(command[0] if command else "calculation").name),
         "cluster": cluster,
         "priority": priority,
         "outputs": output or [],
         "env": _pairs(env or []),
         "max_attempts": max_attempts,
-        "resources": {"cores": cores, "gpus": gpus, "memory": memory, "walltime": walltime},
+        "resources": {key: value for key, value in chosen.items() if value is not None},
+        "project": project,
+        "study": study,
     }
+    if type_:
+        fields |= {"type": type_, "inputs": typed_inputs(inputs, input_ or [])}
+        if analysis is not None:
+            fields["analyses"] = analysis
     files = {dest: Path(local) for local, dest in (_file(f) for f in file or [])}
     with friendly_errors():
-        calc = connect().submit(command, files=files, **fields)
+        calc = connect().submit(command or None, files=files, **fields)
     if json:
         emit_json(calc)
     else:
         console.print(f"submitted calculation [bold]{calc.id}[/bold] ({escape(calc.name)}) to {calc.cluster}")
+
+
+def typed_inputs(source: Path | None, pairs: list[str]) -> dict[str, Any]:
+    """Inputs from a JSON/YAML file, then NAME=VALUE pairs (dotted names nest, VALUE read as JSON)."""
+    found: dict[str, Any] = {}
+    if source is not None:
+        import yaml
+
+        if not source.is_file():
+            fail(f"--inputs {str(source)!r}: no such file")
+        loaded = yaml.safe_load(source.read_text())
+        if not isinstance(loaded, dict):
+            fail(f"--inputs {str(source)!r} must hold a mapping of input names to values")
+        found = loaded
+    for item in pairs:
+        key, sep, text = item.partition("=")
+        if not sep or not key:
+            fail(f"--input {item!r} must look like NAME=VALUE")
+        target = found
+        *parents, last = key.split(".")
+        for part in parents:
+            target = target.setdefault(part, {})
+        target[last] = _json_or_text(text)
+    return found
+
+
+def _json_or_text(text: str) -> Any:
+    import json
+
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
 
 
 def _pairs(items: list[str]) -> dict[str, str]:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import base64
 import builtins
+import importlib
+import importlib.util
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -13,6 +15,7 @@ import httpx
 
 from calchub.client import config
 from calchub.client.errors import ServerUnreachable, WaitTimeout, raise_for
+from calchub.contracts.calctypes import CalcTypeInfo, CalcTypeList
 from calchub.contracts.calculations import (
     Calculation,
     CalculationCreate,
@@ -22,6 +25,7 @@ from calchub.contracts.calculations import (
     InputFile,
 )
 from calchub.contracts.clusters import AgentKey, AgentKeyIssued, Cluster, ClusterCreate
+from calchub.contracts.results import CalculationResults, ResultsTable
 
 FileSource = str | bytes | Path
 #: Called with (finished so far, total) while waiting, and (bytes so far, total or None) while downloading.
@@ -72,12 +76,16 @@ class Client:
 
     def submit(
         self,
-        command: Sequence[str] | CalculationCreate | Mapping[str, Any],
+        command: Sequence[str] | CalculationCreate | Mapping[str, Any] | None = None,
         *,
         files: Mapping[str, FileSource] | None = None,
         **fields: Any,
     ) -> Calculation:
-        """Submit one calculation: a command (argv list) and any fields of ``CalculationCreate``."""
+        """Submit one calculation: a command (argv list), or ``type=`` and ``inputs=``,
+        with any other fields of ``CalculationCreate``.
+
+        ``client.submit(type="bumps", inputs={"fit": "lm"}, files={"model.py": Path("model.py")})``
+        """
         body = _request(command, files, fields)
         return Calculation.model_validate(self._call("POST", "/calculations", json=body).json())
 
@@ -215,6 +223,52 @@ class Client:
 
     # -- clusters, tokens, health --------------------------------------------
 
+    # -- calculation types and results ----------------------------------------
+
+    def calctypes(self) -> CalcTypeList:
+        """The calculation types the server knows (and any it refused, with why)."""
+        return CalcTypeList.model_validate(self._call("GET", "/calctypes").json())
+
+    def calctype(self, name: str) -> CalcTypeInfo:
+        """One type: its input schema, uploads, analyses, what it keeps and cleans up."""
+        return CalcTypeInfo.model_validate(self._call("GET", f"/calctypes/{name}").json())
+
+    def results(self, calc_id: int) -> CalculationResults:
+        """The scalars, tables and figures kept from one calculation."""
+        return CalculationResults.model_validate(self._call("GET", f"/calculations/{calc_id}/results").json())
+
+    def results_table(
+        self,
+        *,
+        type: str | None = None,
+        project: str | None = None,
+        study: str | None = None,
+        owner: str | None = None,
+        state: Sequence[str] | None = None,
+        fields: Sequence[str] | None = None,
+        as_frame: bool | None = None,
+    ) -> Any:
+        """One row per calculation, one column per result (or ``inputs.<name>``).
+
+        A pandas DataFrame indexed by calculation id when pandas is installed (or
+        ``as_frame=True``); otherwise a :class:`ResultsTable`.
+        """
+        params: dict[str, Any] = {"type": type, "project": project, "study": study, "owner": owner}
+        params = {k: v for k, v in params.items() if v is not None}
+        if state:
+            params["state"] = list(state)
+        if fields:
+            params["fields"] = ",".join(fields)
+        table = ResultsTable.model_validate(self._call("GET", "/results", params=params).json())
+        return _as_frame(table) if _want_frame(as_frame) else table
+
+    def results_csv(self, **filters: Any) -> str:
+        """The results table as CSV text (units in the header, as ``name [unit]``)."""
+        params = {k: v for k, v in filters.items() if v is not None}
+        if isinstance(params.get("fields"), list | tuple):
+            params["fields"] = ",".join(params["fields"])
+        return self._call("GET", "/results", params={**params, "format": "csv"}).text
+
     def health(self) -> dict[str, Any]:
         result: dict[str, Any] = self._call("GET", "/health").json()
         return result
@@ -268,12 +322,14 @@ class Client:
 
 
 def _request(
-    command: Sequence[str] | CalculationCreate | Mapping[str, Any],
+    command: Sequence[str] | CalculationCreate | Mapping[str, Any] | None,
     files: Mapping[str, FileSource] | None,
     fields: Mapping[str, Any],
 ) -> dict[str, Any]:
     if isinstance(command, CalculationCreate):
         request = command
+    elif command is None:
+        request = CalculationCreate.model_validate(dict(fields))
     elif isinstance(command, Mapping):
         request = CalculationCreate.model_validate({**command, **fields})
     else:
@@ -283,6 +339,19 @@ def _request(
             update={"files": [*request.files, *(_input(p, s) for p, s in files.items())]}
         )
     return request.model_dump(mode="json", exclude_defaults=False)
+
+
+def _want_frame(as_frame: bool | None) -> bool:
+    if as_frame is not None:
+        return as_frame
+    return importlib.util.find_spec("pandas") is not None
+
+
+def _as_frame(table: ResultsTable) -> Any:
+    pandas = importlib.import_module("pandas")
+    frame = pandas.DataFrame(table.rows, columns=table.columns).set_index("id")
+    frame.attrs["units"] = table.units
+    return frame
 
 
 def _input(path: str, source: FileSource) -> InputFile:

@@ -30,11 +30,13 @@ class WaitTimeout(CalchubError):
 
 
 class ApiError(CalchubError):
-    def __init__(self, status: int, message: str, field: str | None = None) -> None:
+    def __init__(self, status: int, message: str, field: str | None = None, rule: str | None = None) -> None:
         super().__init__(f"{message} (HTTP {status})")
         self.status = status
         self.message = message
         self.field = field
+        #: The rule a typed input broke ("minimum", "enum", "required", ...), when the server says.
+        self.rule = rule
 
 
 class BadRequest(ApiError):
@@ -76,7 +78,17 @@ def raise_for(response: httpx.Response) -> None:
     if response.is_success:
         return
     message, field = _explain(response)
-    raise _BY_STATUS.get(response.status_code, ApiError)(response.status_code, message, field)
+    rule = _rule(response)
+    raise _BY_STATUS.get(response.status_code, ApiError)(response.status_code, message, field, rule)
+
+
+def _rule(response: httpx.Response) -> str | None:
+    try:
+        body = response.json()
+    except ValueError:
+        return None
+    rule = body.get("rule") if isinstance(body, dict) else None
+    return str(rule) if rule is not None else None
 
 
 def _explain(response: httpx.Response) -> tuple[str, str | None]:
