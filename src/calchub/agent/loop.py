@@ -52,6 +52,8 @@ class Agent:
     slots: dict[tuple[int, int], Slot] = field(default_factory=dict)
     #: Claimed, waiting here for free cores (see ``AgentSettings.prefetch``).
     waiting: deque[Assignment] = field(default_factory=deque)
+    #: The calculation types for post-processing; found under CALCHUB_HOME on first need.
+    types: Registry | None = None
 
     def __post_init__(self) -> None:
         self.client = self.client or AgentClient(self.settings.url, self.settings.key)
@@ -60,7 +62,6 @@ class Agent:
         self.capacity = asyncio.Event()
         self.heartbeat_seconds = 5.0
         self.pace = Pace()
-        self._calctypes: Registry | None = None
 
     def ahead(self) -> int:
         """Cores' worth of work to hold claimed beyond the free cores."""
@@ -263,9 +264,9 @@ class Agent:
 
     def calctypes(self) -> Registry:
         """The calculation types this agent knows, found on first need."""
-        if self._calctypes is None:
-            self._calctypes = discover(home_from_env())
-        return self._calctypes
+        if self.types is None:
+            self.types = discover(home_from_env())
+        return self.types
 
     def _finish(self, assignment: Assignment, job: Job, report: dict[str, Any] | None) -> None:
         # Figures drawn by a type's analyses go up with the files the type keeps.
