@@ -16,7 +16,7 @@ import pytest
 from calchub.agent.loop import Agent
 from calchub.agent.settings import AgentSettings
 from calchub.calctypes.registry import discover
-from calchub.client import BadRequest, Client, NotFound
+from calchub.client import BadRequest, Client, Conflict, NotFound
 from calchub.server.settings import Settings
 from calchub.testing import ServerThread
 from tests.integration.helpers import count, running
@@ -155,6 +155,37 @@ def test_a_run_that_exits_zero_but_fails_validation_is_invalid_with_its_reason(
     assert (done.state, done.exit_code) == ("invalid", 0)
     assert done.message == "the script did not write 'energy.dat', which it was expected to"
     assert client.results(done.id).scalars == []
+
+
+def test_a_failed_typed_run_says_what_its_type_reads_in_the_output(
+    client: Client, agent_settings: AgentSettings, settings: Settings
+) -> None:
+    def work() -> Any:
+        calc = client.submit(type="shell", inputs={"script": "exit 3", "expect": ["energy.dat"]})
+        return client.wait(calc.id, 30)
+
+    done = _run(agent_settings, settings.home, work)
+    assert (done.state, done.exit_code) == ("failed", 3)
+    assert done.message == "exited with code 3: the script did not write 'energy.dat', which it was expected to"
+
+
+def test_a_type_changed_without_a_new_version_is_refused(
+    types_folder: Path, client: Client, server: ServerThread
+) -> None:
+    import yaml
+
+    from calchub.calctypes.declarative import from_spec
+
+    first = client.submit(type="measure")
+    registry = server.app.state.hub.calctypes
+    changed = MEASURE.replace("head -c 50000", "head -c 60000")
+    registry.types["measure"] = from_spec(yaml.safe_load(changed), changed, "measure.yaml")
+    with pytest.raises(Conflict, match=f"changed since calculation {first.id} ran its version 2.1") as refused:
+        client.submit(type="measure")
+    assert refused.value.field == "type"
+    bumped = changed.replace('version: "2.1"', 'version: "2.2"')
+    registry.types["measure"] = from_spec(yaml.safe_load(bumped), bumped, "measure.yaml")
+    assert client.submit(type="measure").type_version == "2.2"
 
 
 def test_shell_and_python_types_run_with_typed_parameters_and_give_results(

@@ -260,6 +260,8 @@ class Agent:
         if assignment.type and final is not None and final["state"] == State.COMPLETED:
             self.delivery.put({"kind": "report", "report": runner.report(job, State.POSTPROCESSING)})
             final = await asyncio.to_thread(runner.postprocess, assignment, job, self.calctypes())
+        elif assignment.type and final is not None and final["state"] == State.FAILED and not outcome.killed:
+            await asyncio.to_thread(runner.explain_failure, assignment, job, self.calctypes(), final)
         self._finish(assignment, job, final)
 
     def calctypes(self) -> Registry:

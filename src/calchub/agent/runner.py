@@ -85,6 +85,18 @@ def finished(job: Job, outcome: Outcome) -> dict[str, Any] | None:
     return report(job, State.FAILED, message=reason, exit_code=code)
 
 
+def explain_failure(assignment: Assignment, job: Job, registry: Registry, final: dict[str, Any]) -> None:
+    """Add the type's own reading of a failed run's output (``ERROR: Lost atoms`` ...) to its message."""
+    try:
+        calctype = registry.get(assignment.type or "")
+        reasons = calctype.validate(RunDir(job.workdir, assignment.inputs, final.get("exit_code")))
+    except Exception as error:  # a diagnosis is a courtesy: never let it hide the failure
+        log.debug("no diagnosis for %s/%s: %s", job.calc_id, job.attempt, error)
+        return
+    if reasons:
+        final["message"] = f"{final.get('message')}: {'; '.join(reasons)}"[:10_000]
+
+
 def postprocess(assignment: Assignment, job: Job, registry: Registry) -> dict[str, Any]:
     """Validate, extract, analyse and clean up a typed run that exited 0; its final report."""
     try:

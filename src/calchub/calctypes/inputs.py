@@ -21,13 +21,17 @@ class InputProblem:
 
 
 def with_defaults(schema: dict[str, Any], inputs: dict[str, Any]) -> dict[str, Any]:
-    """The inputs with the schema's defaults filled in, object by object."""
+    """The inputs with the schema's defaults filled in, object by object, and whole floats
+    given to integer fields as integers."""
     filled = copy.deepcopy(inputs)
     for key, spec in schema.get("properties", {}).items():
         if not isinstance(spec, dict):
             continue
         if key not in filled and "default" in spec:
             filled[key] = copy.deepcopy(spec["default"])
+        value = filled.get(key)
+        if spec.get("type") == "integer" and isinstance(value, float) and value.is_integer():
+            filled[key] = int(value)  # JSON has one number type: 1000.0 is the integer 1000
         if isinstance(filled.get(key), dict) and spec.get("type") == "object":
             filled[key] = with_defaults(spec, filled[key])
     return filled

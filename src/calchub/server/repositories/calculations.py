@@ -243,3 +243,17 @@ def remove(session: Session, calc: Calculation) -> None:
     session.execute(delete(CalculationFile).where(CalculationFile.calculation_id == calc.id))
     session.delete(calc)
     session.flush()
+
+
+def digest_in_use(session: Session, calctype: str, version: str, digest: str) -> int | None:
+    """A calculation that ran ``calctype`` ``version`` with another definition, if any."""
+    stmt = (
+        select(Calculation.id)
+        .where(
+            Calculation.calctype == calctype,
+            Calculation.calctype_version == version,
+            Calculation.calctype_digest != digest,
+        )
+        .limit(1)
+    )
+    return session.scalar(stmt)

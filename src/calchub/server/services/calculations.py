@@ -39,6 +39,7 @@ def submit(
     plans = [
         calctypes.plan(registry, r, f"calculations[{i}]." if many else "") for i, r in enumerate(requests)
     ]
+    _same_version_same_definition(session, plans)
     inputs = [p.files for p in plans]
     created_at = now()
     rows = [
@@ -54,6 +55,23 @@ def submit(
         _store_inputs(session, store, calc_id, files)
     names = {c.id: c.name for c in clusters.values()}
     return [to_wire(c, caller.username, names[c.cluster_id], []) for c in calcs]
+
+
+def _same_version_same_definition(session: Session, plans: Sequence[calctypes.Plan]) -> None:
+    """A type whose definition changed must say so with a new version, or results would mix."""
+    seen = {
+        (p.typed["calctype"], p.typed["calctype_version"], p.typed["calctype_digest"])
+        for p in plans
+        if p.typed
+    }
+    for name, version, digest in sorted(seen):
+        other = repo.digest_in_use(session, name, version, digest)
+        if other is not None:
+            raise Conflict(
+                f"calculation type {name!r} changed since calculation {other} ran its version {version}; "
+                "bump the type's version so the two can be told apart",
+                "type",
+            )
 
 
 def _clusters_for(session: Session, names: set[str]) -> dict[str, Cluster]:
