@@ -81,7 +81,7 @@ def test_a_bumps_fit_submitted_from_the_cli_gives_the_known_line(running: Site, 
 
     archive = tmp_path / "fit.zip"
     assert running.cli("download", str(calc_id), "--dest", str(archive)).returncode == 0
-    names = {name.split("/", 1)[1] for name in zipfile.ZipFile(archive).namelist()}
+    names = {name.split("/", 2)[2] for name in zipfile.ZipFile(archive).namelist() if "/outputs/" in name}
     assert {"out/model.par", "out/model-fit.json", "figures/fit.svg", "model.py"} <= names
 
 
@@ -116,7 +116,7 @@ def test_a_lammps_nve_run_conserves_energy_and_drops_its_trajectory(running: Sit
     kept = {f.path for f in client.files(calc.id) if f.kind == "output"}
     assert "log.lammps" in kept and not any(p.startswith("dump") for p in kept)
     archive = client.download(calc.id, tmp_path / "all.zip")
-    assert f"calc-{calc.id}/figures/energy.svg" in zipfile.ZipFile(archive).namelist()
+    assert f"calc-{calc.id}/outputs/figures/energy.svg" in zipfile.ZipFile(archive).namelist()
 
 
 @needs_lammps
