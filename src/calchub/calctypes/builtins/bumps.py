@@ -103,7 +103,13 @@ SCHEMA: dict[str, Any] = {
     "additionalProperties": False,
     "properties": {
         "fit": {"enum": list(FITTERS), "default": "lm", "description": "the fitter"},
-        "seed": {"type": "integer", "minimum": 0, "maximum": 2**32 - 1, "default": 1},
+        "seed": {
+            "type": "integer",
+            "minimum": 0,
+            "maximum": 2**32 - 1,
+            "default": 1,
+            "description": "random seed: the same seed gives the same fit",
+        },
         "options": {
             "type": "object",
             "default": {},
@@ -117,7 +123,7 @@ SCHEMA: dict[str, Any] = {
 
 
 def option_flags(options: dict[str, Any]) -> list[str]:
-    """One bumps argument per option, in the order of ``OPTIONS``."""
+    """One bumps argument per option, in the order of ``OPTIONS``; 100.0 is the integer 100."""
     flags = []
     for name in OPTIONS:
         if name not in options:
@@ -125,6 +131,8 @@ def option_flags(options: dict[str, Any]) -> list[str]:
         value = options[name]
         if isinstance(value, bool):
             flags.append(f"--{name}" if value else f"--no-{name}")
+        elif OPTIONS[name].get("type") == "integer" and isinstance(value, float):
+            flags.append(f"--{name}={int(value)}")
         else:
             flags.append(f"--{name}={value}")
     return flags

@@ -84,6 +84,8 @@ def read_fit_json(text: str) -> Fit:
     if not isinstance(labels, list) or not isinstance(values, list) or len(labels) != len(values):
         raise ValueError("it has no matching 'labels' and 'x' lists")
     dx = data.get("dx")
+    if isinstance(dx, list) and len(dx) != len(labels):
+        raise ValueError(f"it has {len(dx)} uncertainties 'dx' for {len(labels)} labels")
     points = data.get("numpoints", data.get("points"))
     dof = data.get("dof")
     return Fit(
