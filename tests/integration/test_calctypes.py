@@ -266,7 +266,7 @@ def test_the_results_table_across_calculations_as_json_csv_and_dataframe(
     [
         ({"type": "nope"}, "type", None),
         ({"type": "shell", "inputs": {}}, "inputs", "required"),
-        ({"type": "shell", "inputs": {"script": "x", "colour": 1}}, "inputs", "additionalProperties"),
+        ({"type": "shell", "inputs": {"script": "x", "colour": 1}}, "inputs.colour", "additionalProperties"),
         (
             {
                 "type": "shell",

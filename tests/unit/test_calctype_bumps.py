@@ -152,11 +152,13 @@ def test_the_type_registers_and_ships_as_a_builtin() -> None:
 
 def test_uploads_take_model_py_first_and_any_data_file() -> None:
     calctype = Bumps()
-    assert [u.path for u in calctype.uploads] == ["model.py", "*"]
+    assert [u.path for u in calctype.uploads] == ["model.py", "*", "data/**"]
     upload = calctype.upload_for("model.py")
     assert upload is not None and upload.required
     other = calctype.upload_for("data/line.dat")
     assert other is not None and not other.required
+    # No upload can plant files where bumps writes its results.
+    assert calctype.upload_for("out/model-fit.json") is None
 
 
 def test_defaults_fill_in_and_choose_the_fit_plot() -> None:
@@ -178,7 +180,7 @@ def test_dream_also_draws_the_distributions_by_default() -> None:
         ({"fit": "bogus"}, "inputs.fit", "enum"),
         ({"seed": -1}, "inputs.seed", "minimum"),
         ({"seed": 1.5}, "inputs.seed", "type"),
-        ({"steps": 10}, "inputs", "additionalProperties"),
+        ({"steps": 10}, "inputs.steps", "additionalProperties"),
         ({"keep_chains": "yes"}, "inputs.keep_chains", "type"),
         ({"options": {"xtol": 2}}, "inputs.options.xtol", "maximum"),
         ({"options": {"ftol": -1e-8}}, "inputs.options.ftol", "minimum"),
@@ -220,7 +222,7 @@ def test_bad_inputs_are_refused_naming_the_field(inputs: dict[str, Any], field: 
 )
 def test_an_option_the_fitter_does_not_take_is_refused(fit: str, option: str) -> None:
     problems = _problems({"fit": fit, "options": {option: 5}})
-    assert [(p.field, p.rule) for p in problems] == [("inputs.options", "additionalProperties")]
+    assert [(p.field, p.rule) for p in problems] == [(f"inputs.options.{option}", "additionalProperties")]
     assert repr(option) in problems[0].message
 
 

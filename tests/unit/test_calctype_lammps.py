@@ -140,7 +140,7 @@ def test_every_input_has_a_default_and_a_description() -> None:
         ({"timestep": 0.5}, "inputs.timestep", "maximum"),
         ({"seed": 0}, "inputs.seed", "minimum"),
         ({"ensemble": "npt"}, "inputs.ensemble", "enum"),
-        ({"pressure": 1.0}, "inputs", "additionalProperties"),
+        ({"pressure": 1.0}, "inputs.pressure", "additionalProperties"),
     ],
 )
 def test_bad_inputs_are_refused_naming_the_field(inputs: dict[str, Any], field: str, rule: str) -> None:

@@ -269,3 +269,23 @@ def test_the_builtins_all_register() -> None:
     registry = discover(None, plugins=False)
     assert registry.refused == {}
     assert {"shell", "python", "bumps", "lammps"} <= set(registry.types)
+
+
+@pytest.mark.parametrize(
+    ("path", "pattern", "matches"),
+    [
+        ("a.dat", "*.dat", True),
+        ("out/a.dat", "*.dat", False),
+        ("out/a.dat", "out/*", True),
+        ("out/deep/a.dat", "out/*", False),
+        ("out/deep/a.dat", "out/**/*.dat", True),
+        ("out/a.dat", "out/**/*.dat", True),
+        ("out/deep/a.dat", "**", True),
+        ("dump.lj.atom", "dump.*", True),
+    ],
+)
+def test_globs_mean_what_pathlib_means_everywhere(path: str, pattern: str, matches: bool) -> None:
+    from calchub.calctypes.paths import glob_match
+
+    assert glob_match(path, pattern) is matches
+    assert Upload(pattern, required=False).matches(path) is matches

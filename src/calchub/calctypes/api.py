@@ -8,7 +8,6 @@ resources, analyses) to check and prepare a submission; the agent uses the hooks
 
 from __future__ import annotations
 
-import fnmatch
 import hashlib
 import inspect
 import sys
@@ -17,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
+from calchub.calctypes.paths import glob_match
 from calchub.calctypes.results import Results
 
 
@@ -26,14 +26,14 @@ class TypeRefused(ValueError):
 
 @dataclass(frozen=True)
 class Upload:
-    """A file the user sends with the submission; ``path`` may be a glob ("*.dat")."""
+    """A file the user sends with the submission; ``path`` may be a glob ("*.dat", see ``paths``)."""
 
     path: str
     required: bool = True
     description: str = ""
 
     def matches(self, path: str) -> bool:
-        return fnmatch.fnmatchcase(path, self.path)
+        return glob_match(path, self.path)
 
 
 @dataclass

@@ -43,9 +43,18 @@ def schema_problems(schema: dict[str, Any], inputs: dict[str, Any]) -> list[Inpu
     validator = Draft202012Validator(schema)
     problems = []
     for error in sorted(validator.iter_errors(inputs), key=lambda e: list(map(str, e.absolute_path))):
-        where = ".".join(["inputs", *map(str, error.absolute_path)])
+        where = ".".join(["inputs", *map(str, error.absolute_path), *_unexpected(error)])
         problems.append(InputProblem(where, str(error.validator), error.message))
     return problems
+
+
+def _unexpected(error: Any) -> list[str]:
+    """The one key an ``additionalProperties`` error is about, so the field names it."""
+    if error.validator != "additionalProperties" or not isinstance(error.instance, dict):
+        return []
+    allowed = error.schema.get("properties", {})
+    extra = [key for key in error.instance if key not in allowed]
+    return [str(extra[0])] if len(extra) == 1 else []
 
 
 def check_schema(schema: dict[str, Any]) -> None:

@@ -7,7 +7,6 @@ files too, for a look); only a run whose extraction succeeded is cleaned up.
 
 from __future__ import annotations
 
-import fnmatch
 import logging
 import traceback
 from dataclasses import dataclass
@@ -16,6 +15,7 @@ from typing import Literal
 
 from calchub.calctypes.api import AnalysisContext, CalcType, RunDir
 from calchub.calctypes.graph import in_order
+from calchub.calctypes.paths import any_match
 from calchub.calctypes.results import Results
 from calchub.contracts.results import ResultSet
 
@@ -66,12 +66,8 @@ def clean_up(workdir: Path, patterns: list[str], keep: list[str]) -> tuple[int, 
         relative = path.relative_to(workdir).as_posix()
         if relative.startswith(".calchub/") or not path.is_file() or path.is_symlink():
             continue
-        if _matches(relative, patterns) and not _matches(relative, keep):
+        if any_match(relative, patterns) and not any_match(relative, keep):
             freed += path.stat().st_size
             path.unlink()
             removed += 1
     return freed, removed
-
-
-def _matches(relative: str, patterns: list[str]) -> bool:
-    return any(fnmatch.fnmatchcase(relative, p) for p in patterns)

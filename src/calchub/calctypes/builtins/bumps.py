@@ -281,7 +281,8 @@ class Bumps(CalcType):
     schema = SCHEMA
     uploads = (
         Upload("model.py", required=True, description="the bumps model file; it must define `problem`"),
-        Upload("*", required=False, description="data files the model reads"),
+        Upload("*", required=False, description="data files the model reads, beside it"),
+        Upload("data/**", required=False, description="or in a data/ folder (out/ is where bumps writes)"),
     )
     command = [
         "bumps",
