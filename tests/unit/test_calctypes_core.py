@@ -289,3 +289,45 @@ def test_globs_mean_what_pathlib_means_everywhere(path: str, pattern: str, match
 
     assert glob_match(path, pattern) is matches
     assert Upload(pattern, required=False).matches(path) is matches
+
+
+class _Point:
+    def __init__(self, name: str, loaded: object) -> None:
+        self.name, self.value, self._loaded = name, f"pkg:{name}", loaded
+
+    def load(self) -> object:
+        if isinstance(self._loaded, Exception):
+            raise self._loaded
+        return self._loaded
+
+
+def test_types_come_from_the_calchub_calctypes_entry_points(monkeypatch: pytest.MonkeyPatch) -> None:
+    import types
+
+    from calchub.calctypes import registry as registry_module
+
+    module = types.ModuleType("pkg_types")
+
+    class FromModule(CalcType):
+        name = "from_module"
+        version = "2"
+        command: ClassVar[list[str]] = ["true"]
+
+    FromModule.__module__ = module.__name__
+    module.FromModule = FromModule  # type: ignore[attr-defined]
+    points = [
+        _Point("toy", Toy),
+        _Point("module", module),
+        _Point("broken", ImportError("no module named pkg")),
+        _Point("odd", 42),
+    ]
+    monkeypatch.setattr(
+        registry_module, "entry_points", lambda group: points if group == "calchub.calctypes" else []
+    )
+    found = discover(None, builtins=False)
+    assert {name: t.version for name, t in found.types.items()} == {"toy": "1.0", "from_module": "2"}
+    assert found.types["toy"].source == "entry point toy (pkg:toy)"
+    assert found.refused == {
+        "entry point broken (pkg:broken)": "could not be imported: no module named pkg",
+        "entry point odd (pkg:odd)": "must name a CalcType subclass or a module that defines some",
+    }
