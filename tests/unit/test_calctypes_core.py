@@ -116,13 +116,19 @@ def test_registration_checks_name_version_command_and_schema() -> None:
     class Cyclic(Toy):
         analyses = (_a("a", "b"), _a("b", "a"))
 
+    class Greedy(Toy):
+        resources: ClassVar[dict[str, Any]] = {"cores": 0, "memory": "lots"}
+
     registry = Registry()
-    for cls in (NoVersion, BadSchema, Cyclic):
+    for cls in (NoVersion, BadSchema, Cyclic, Greedy):
         registry.add(cls(), cls.__name__)
     assert set(registry.types) == set()
     assert "version must be a non-empty string" in registry.refused["NoVersion"]
     assert "not valid JSON Schema" in registry.refused["BadSchema"]
     assert "cycle" in registry.refused["Cyclic"]
+    assert (
+        "default resources: cores: Input should be greater than or equal to 1" in registry.refused["Greedy"]
+    )
     registry.add(Toy(), "first")
     registry.add(Toy(), "second")
     assert registry.refused["second"] == "type 'toy' is already defined by first"

@@ -16,9 +16,12 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from pydantic import ValidationError
+
 from calchub.calctypes.api import CalcType, TypeRefused
 from calchub.calctypes.graph import check_graph
 from calchub.calctypes.inputs import check_schema
+from calchub.contracts.calculations import Resources
 
 log = logging.getLogger("calchub.calctypes")
 GROUP = "calchub.calctypes"
@@ -80,6 +83,11 @@ def register_check(calctype: CalcType) -> None:
         raise TypeRefused(f"type {name!r}: the input schema is not valid JSON Schema: {error}") from None
     if calctype.schema.get("type") != "object":
         raise TypeRefused(f"type {name!r}: the input schema must describe an object")
+    try:
+        Resources.model_validate(calctype.resources)
+    except ValidationError as error:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors())
+        raise TypeRefused(f"type {name!r}: default resources: {problems}") from None
     check_graph(name, calctype.provides, calctype.analyses)
 
 
