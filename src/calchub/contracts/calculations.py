@@ -31,9 +31,25 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+SCHEDULER_NAME = r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$"
+MailType = Literal["NONE", "BEGIN", "END", "FAIL", "REQUEUE", "ALL", "TIME_LIMIT", "ARRAY_TASKS"]
+
+
 class Resources(Strict):
-    cores: int = Field(1, ge=1, le=4096, description="CPU cores")
+    cores: int = Field(1, ge=1, le=4096, description="CPU cores (per task on a batch scheduler)")
     gpus: int = Field(0, ge=0, le=64)
+    nodes: int = Field(1, ge=1, le=10_000, description="nodes (batch schedulers)")
+    tasks: int = Field(1, ge=1, le=1_000_000, description="tasks, such as MPI ranks (batch schedulers)")
+    memory_per: Literal["job", "cpu"] = Field("job", description="memory is for the whole job, or per CPU")
+    partition: Annotated[str | None, Field(pattern=SCHEDULER_NAME)] = None
+    qos: Annotated[str | None, Field(pattern=SCHEDULER_NAME)] = None
+    account: Annotated[str | None, Field(pattern=SCHEDULER_NAME)] = None
+    mail_user: Annotated[str | None, Field(pattern=r"^[^@\s,;'\"`$]{1,64}@[A-Za-z0-9.-]{1,255}$")] = None
+    mail_type: list[MailType] = Field(default_factory=list, max_length=8)
+
+    def scheduler_fields(self) -> dict[str, Any]:
+        """What only a batch scheduler reads, as stored beside the common columns."""
+        return self.model_dump(exclude={"cores", "gpus", "memory", "walltime"}, exclude_defaults=True)
     memory: int | None = Field(None, ge=1, description="bytes; '2G' and '512M' are accepted")
     walltime: int | None = Field(
         None, ge=1, description="seconds; '[D-][HH:]MM:SS' is accepted; killed when it runs over"

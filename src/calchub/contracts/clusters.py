@@ -7,18 +7,57 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, Field
 
-from calchub.contracts.calculations import NAME, Strict
+from calchub.contracts.calculations import NAME, SCHEDULER_NAME, Strict
+
+
+DIRECTIVE = r"^--[a-z][a-z0-9-]*(=[^\s'\"`$;&|<>\\]+)?$"
+
+
+class SlurmSettings(Strict):
+    """How a cluster's agent drives Slurm: set by an admin, not written in code."""
+
+    partitions: list[Annotated[str, Field(pattern=SCHEDULER_NAME)]] = Field(
+        default_factory=list, description="partitions users may choose; any when empty"
+    )
+    default_partition: Annotated[str | None, Field(pattern=SCHEDULER_NAME)] = None
+    account: Annotated[str | None, Field(pattern=SCHEDULER_NAME)] = None
+    qos: Annotated[str | None, Field(pattern=SCHEDULER_NAME, description="default QOS")] = None
+    directives: list[Annotated[str, Field(pattern=DIRECTIVE)]] = Field(
+        default_factory=list, description="extra sbatch options for every job, e.g. --constraint=haswell"
+    )
+    setup: list[Annotated[str, Field(max_length=1000, pattern=r"^[^\n\r]*$")]] = Field(
+        default_factory=list, description="shell lines before the command, e.g. module load lammps"
+    )
+    max_array_size: int = Field(1000, ge=1, le=4_000_000, description="Slurm's MaxArraySize")
+    poll_seconds: float = Field(2.0, gt=0, le=600, description="one squeue for all jobs this often")
 
 
 class ClusterCreate(Strict):
     name: Annotated[str, Field(pattern=NAME)]
     description: str = Field("", max_length=2000)
     executor: Annotated[str, Field(pattern=NAME)] = "local"
+    slurm: SlurmSettings | None = None
 
 
 class ClusterUpdate(Strict):
     enabled: bool | None = None
     description: str | None = Field(None, max_length=2000)
+    slurm: SlurmSettings | None = None
+
+
+class Partition(BaseModel):
+    """One row of the partition table, from ``sinfo``."""
+
+    name: str
+    state: str
+    default: bool = False
+    nodes_total: int = 0
+    nodes_idle: int = 0
+    cpus_total: int = 0
+    cpus_idle: int = 0
+    gpus_total: int = 0
+    gpus_idle: int = 0
+    time_limit: str = ""
 
 
 class Cluster(BaseModel):
@@ -30,6 +69,8 @@ class Cluster(BaseModel):
     created_at: datetime
     last_heartbeat: datetime | None = None
     status: dict[str, Any] = {}
+    slurm: SlurmSettings | None = None
+    partitions: list[Partition] = []
 
 
 class AgentKey(BaseModel):
