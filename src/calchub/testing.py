@@ -85,6 +85,7 @@ class FakeExecutor(Executor):
 
     async def start(self, job: Job) -> Running:
         run = FakeRun(job, f"fake-{job.calc_id}-{job.attempt}")
+        run.began.set()
         self.runs[job.calc_id] = run
         await self.started.put(run)
         return run

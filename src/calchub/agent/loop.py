@@ -16,6 +16,7 @@ from calchub.agent.delivery import Delivery, _first
 from calchub.agent.executors import load
 from calchub.agent.executors.base import Executor, Job, Running
 from calchub.agent.pace import Pace
+from calchub.agent.records import Records
 from calchub.agent.settings import AgentSettings
 from calchub.agent.spool import Spool
 from calchub.calctypes.registry import Registry, discover
@@ -59,6 +60,9 @@ class Agent:
         self.client = self.client or AgentClient(self.settings.url, self.settings.key)
         self.executor = self.executor or load(self.settings.executor)
         self.delivery = Delivery(self.client, Spool(self.settings.spool), self.settings.name)
+        self.records = Records(self.settings.root / ".jobs", self.executor.survives_agent)
+        #: Set by the first heartbeat's answer, which carries the cluster's settings.
+        self.configured = asyncio.Event()
         self.capacity = asyncio.Event()
         self.heartbeat_seconds = 5.0
         self.pace = Pace()
@@ -91,6 +95,7 @@ class Agent:
             extra={"action": "agent.start"},
         )
         delivery_stop = asyncio.Event()
+        self._reattach()
         tasks = [
             asyncio.create_task(self.delivery.run(delivery_stop), name="delivery"),
             asyncio.create_task(self._heartbeats(stop), name="heartbeats"),
@@ -121,21 +126,39 @@ class Agent:
             await self._kill(slot, "stopping")
         await asyncio.gather(*(s.task for s in list(self.slots.values())), return_exceptions=True)
 
+    def _reattach(self) -> None:
+        for assignment, scheduler_id in self.records.load():
+            job = runner.job_for(assignment, self.settings.root)
+            key = (job.calc_id, job.attempt)
+            slot = Slot(job, asyncio.create_task(self._resume(assignment, job, scheduler_id)))
+            self.slots[key] = slot
+            slot.task.add_done_callback(lambda _, key=key: self._release(key))  # type: ignore[misc]
+
     async def _heartbeats(self, stop: asyncio.Event) -> None:
-        assert self.client is not None
+        assert self.client is not None and self.executor is not None
         while not stop.is_set():
             try:
                 began = time.monotonic()
-                reply = await self.client.heartbeat(self._beat())
+                reply = await self.client.heartbeat(await self._beat())
                 self.pace.saw_round_trip(time.monotonic() - began)
                 self.heartbeat_seconds = reply.heartbeat_seconds
+                self.executor.configure(reply.settings)
+                self.configured.set()
                 await self._drop(reply.released, "released")
             except (ServerUnreachable, ApiError) as error:
                 log.warning("heartbeat failed: %s", error, extra={"action": "agent.heartbeat.error"})
             await _first(stop.wait(), timeout=self.heartbeat_seconds)
 
-    def _beat(self) -> Heartbeat:
+    async def _beat(self) -> Heartbeat:
+        assert self.executor is not None
+        try:
+            partitions = await self.executor.partitions()
+        except (OSError, ValueError) as error:
+            log.warning("no partition table: %s", error, extra={"action": "agent.partitions.error"})
+            partitions = []
         return Heartbeat(
+            root=str(self.settings.root),
+            partitions=partitions,
             agent=self.settings.name,
             version=calchub.__version__,
             executor=self.settings.executor,
@@ -148,6 +171,10 @@ class Agent:
 
     async def _claims(self, stop: asyncio.Event) -> None:
         backoff = 0.2
+        assert self.executor is not None
+        if self.executor.needs_settings:
+            # Work runs with the cluster's settings: wait for the first heartbeat's answer.
+            await _first(self.configured.wait(), stop.wait())
         while not stop.is_set():
             try:
                 await self._claim_once()
@@ -233,7 +260,6 @@ class Agent:
 
     async def _run(self, assignment: Assignment, job: Job) -> None:
         assert self.client is not None and self.executor is not None
-        slot = self.slots[(job.calc_id, job.attempt)]
         try:
             for item in assignment.files:
                 await self.client.fetch_input(job.calc_id, job.attempt, item.path, job.workdir / item.path)
@@ -246,16 +272,37 @@ class Agent:
                 runner.report(job, State.FAILED, message=f"could not start: {error}"),
             )
             return
+        self.records.keep(assignment, running.scheduler_id)
+        await self._follow(assignment, job, running, began)
+
+    async def _resume(self, assignment: Assignment, job: Job, scheduler_id: str) -> None:
+        """Follow a job that outlived the last agent, as if this agent had started it."""
+        assert self.executor is not None
+        running = await self.executor.reattach(job, scheduler_id)
+        log.info("reattached to %s for %s/%s", scheduler_id, job.calc_id, job.attempt)
+        await self._follow(assignment, job, running, time.monotonic(), resumed=True)
+
+    async def _follow(
+        self, assignment: Assignment, job: Job, running: Running, began: float, resumed: bool = False
+    ) -> None:
+        assert self.executor is not None
+        slot = self.slots[(job.calc_id, job.attempt)]
         slot.running = running
         if slot.kill_reason:
             await running.kill(slot.kill_reason)
-        self.delivery.put({"kind": "report", "report": runner.started(job, running, self.executor)})
+        first = runner.started(job, running, self.executor)
+        if not resumed or first["state"] == State.RUNNING:
+            self.delivery.put({"kind": "report", "report": first})
         ended = asyncio.Event()
-        shipper = asyncio.create_task(self._ship_while_running(job, running, ended))
+        watchers = [asyncio.create_task(self._ship_while_running(job, running, ended))]
+        if first["state"] == State.SUBMITTED:
+            watchers.append(asyncio.create_task(self._report_when_running(job, running, ended)))
         outcome = await running.wait()
         self.pace.saw_run(time.monotonic() - began)
         ended.set()
-        await shipper
+        await asyncio.gather(*watchers)
+        if outcome.killed == "detached":
+            return  # the job goes on without this agent; the next one reattaches
         final = runner.finished(job, outcome)
         if assignment.type and final is not None and final["state"] == State.COMPLETED:
             self.delivery.put({"kind": "report", "report": runner.report(job, State.POSTPROCESSING)})
@@ -264,6 +311,11 @@ class Agent:
             await asyncio.to_thread(runner.explain_failure, assignment, job, self.calctypes(), final)
         self._finish(assignment, job, final)
 
+    async def _report_when_running(self, job: Job, running: Running, ended: asyncio.Event) -> None:
+        if await _first(running.began.wait(), ended.wait()) and running.began.is_set():
+            assert self.executor is not None
+            self.delivery.put({"kind": "report", "report": runner.started(job, running, self.executor)})
+
     def calctypes(self) -> Registry:
         """The calculation types this agent knows, found on first need."""
         if self.types is None:
@@ -271,6 +323,7 @@ class Agent:
         return self.types
 
     def _finish(self, assignment: Assignment, job: Job, report: dict[str, Any] | None) -> None:
+        self.records.drop(job.calc_id, job.attempt)
         # Figures drawn by a type's analyses go up with the files the type keeps.
         outputs = [*assignment.outputs, "figures/*.svg"] if assignment.type else assignment.outputs
         self.delivery.put(

@@ -44,6 +44,8 @@ def job_for(assignment: Assignment, root: Path) -> Job:
         gpus=r.gpus,
         memory=r.memory,
         walltime=float(r.walltime) if r.walltime else None,
+        name=assignment.name,
+        resources=r,
     )
 
 
@@ -53,9 +55,12 @@ async def start(executor: Executor, job: Job) -> Running:
 
 
 def started(job: Job, running: Running, executor: Executor) -> dict[str, Any]:
+    """``running``, or ``submitted`` (with the scheduler's pending reason) while it waits in a queue."""
+    queued = not running.began.is_set()
     return report(
         job,
-        State.RUNNING,
+        State.SUBMITTED if queued else State.RUNNING,
+        message=f"pending in the queue: {running.note}" if queued and running.note else None,
         host=HOST,
         workdir=str(job.workdir),
         scheduler_id=running.scheduler_id,
@@ -66,7 +71,7 @@ def started(job: Job, running: Running, executor: Executor) -> dict[str, Any]:
 
 def finished(job: Job, outcome: Outcome) -> dict[str, Any] | None:
     """The final report for how the run ended; None when the server ended it (cancel)."""
-    if outcome.killed in {"cancelled", "released"}:
+    if outcome.killed in {"cancelled", "released", "detached"}:
         return None
     if outcome.killed == "stopping":
         return report(
@@ -76,8 +81,11 @@ def finished(job: Job, outcome: Outcome) -> dict[str, Any] | None:
             exit_code=outcome.exit_code,
         )
     if outcome.killed == "walltime":
-        message = f"ran over its walltime of {job.walltime:g} s and was killed"
-        return report(job, State.FAILED, message=message, exit_code=outcome.exit_code)
+        limit = f"{job.walltime:g} s" if job.walltime else "time limit"
+        message = outcome.reason or f"ran over its walltime of {limit} and was killed"
+        return report(job, State.FAILED, message=f"timeout: {message}", exit_code=outcome.exit_code)
+    if outcome.reason:
+        return report(job, State.FAILED, message=outcome.reason, exit_code=outcome.exit_code)
     code = outcome.exit_code
     if code == 0:
         return report(job, State.COMPLETED, exit_code=0)

@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, Field
 
 from calchub.contracts.calculations import FileInfo, Resources, Strict
+from calchub.contracts.clusters import Partition
 from calchub.contracts.results import ResultSet
 from calchub.domain.states import State
 
@@ -32,11 +33,14 @@ class Heartbeat(Strict):
     disk_total: int = 0
     disk_free: int = 0
     held: list[Held] = []
+    root: str | None = Field(None, description="where the agent's work folders live")
+    partitions: list[Partition] = Field(default_factory=list, description="the scheduler's partition table")
 
 
 class HeartbeatReply(BaseModel):
     lease_seconds: float
     heartbeat_seconds: float
+    settings: dict[str, Any] = Field(default_factory=dict, description="the cluster's settings, e.g. slurm")
     cancel: list[Held] = []
     released: list[Held] = Field(
         default_factory=list, description="held attempts the server no longer gives this agent"

@@ -50,6 +50,7 @@ class Resources(Strict):
     def scheduler_fields(self) -> dict[str, Any]:
         """What only a batch scheduler reads, as stored beside the common columns."""
         return self.model_dump(exclude={"cores", "gpus", "memory", "walltime"}, exclude_defaults=True)
+
     memory: int | None = Field(None, ge=1, description="bytes; '2G' and '512M' are accepted")
     walltime: int | None = Field(
         None, ge=1, description="seconds; '[D-][HH:]MM:SS' is accepted; killed when it runs over"

@@ -9,7 +9,6 @@ from pydantic import BaseModel, Field
 
 from calchub.contracts.calculations import NAME, SCHEDULER_NAME, Strict
 
-
 DIRECTIVE = r"^--[a-z][a-z0-9-]*(=[^\s'\"`$;&|<>\\]+)?$"
 
 

@@ -11,10 +11,14 @@ def load(name: str) -> Executor:
         from calchub.agent.executors.local import LocalExecutor
 
         return LocalExecutor()
+    if name == "slurm":
+        from calchub.agent.executors.slurm import SlurmExecutor
+
+        return SlurmExecutor()
     from importlib.metadata import entry_points
 
     for entry in entry_points(group="calchub.executors"):
         if entry.name == name:
             executor: Executor = entry.load()()
             return executor
-    raise ValueError(f"no executor named {name!r}; built in: local")
+    raise ValueError(f"no executor named {name!r}; built in: local, slurm")

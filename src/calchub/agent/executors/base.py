@@ -6,6 +6,9 @@ import asyncio
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+
+from calchub.contracts.calculations import Resources
 
 
 @dataclass
@@ -21,6 +24,9 @@ class Job:
     gpus: int = 0
     memory: int | None = None
     walltime: float | None = None
+    name: str = "calculation"
+    #: Everything asked for, batch scheduler fields included (nodes, tasks, partition ...).
+    resources: Resources | None = None
 
     @property
     def stdout(self) -> Path:
@@ -34,8 +40,11 @@ class Job:
 @dataclass
 class Outcome:
     exit_code: int | None
-    #: Why the run ended other than by exiting on its own ("walltime", "cancelled"), if so.
+    #: Why the run ended other than by exiting on its own ("walltime", "cancelled"), if so;
+    #: "detached" when the agent stopped and the job goes on without it (a batch scheduler's).
     killed: str | None = None
+    #: What the scheduler says about the end ("the job ran out of memory"), if anything.
+    reason: str | None = None
 
 
 @dataclass
@@ -45,6 +54,10 @@ class Running(ABC):
     job: Job
     scheduler_id: str
     output: asyncio.Event = field(default_factory=asyncio.Event)
+    #: Set once the job runs; a batch scheduler's job may wait in its queue first.
+    began: asyncio.Event = field(default_factory=asyncio.Event)
+    #: Why it still waits (the scheduler's pending reason), while it does.
+    note: str = ""
 
     @abstractmethod
     async def wait(self) -> Outcome:
@@ -57,7 +70,23 @@ class Running(ABC):
 
 class Executor(ABC):
     name: str
+    #: Jobs go on when the agent stops, and a restarted agent finds them again (``reattach``).
+    survives_agent: bool = False
+    #: Runs need the cluster's settings from the server (the first heartbeat brings them).
+    needs_settings: bool = False
 
     @abstractmethod
     async def start(self, job: Job) -> Running:
         """Launch ``job``; raise ``OSError`` or ``ValueError`` when it cannot start."""
+
+    async def reattach(self, job: Job, scheduler_id: str) -> Running:
+        """Follow a job this executor started before the agent restarted."""
+        raise NotImplementedError(f"the {self.name} executor cannot reattach to jobs")
+
+    def configure(self, settings: dict[str, Any]) -> None:
+        """Apply the cluster's settings, as an admin set them on the server."""
+        del settings  # a plain machine has none
+
+    async def partitions(self) -> list[dict[str, Any]]:
+        """The scheduler's partition table, for the heartbeat; none for a plain machine."""
+        return []

@@ -56,6 +56,7 @@ class LocalExecutor(Executor):
             os.close(out_write)
             os.close(err_write)
         run = LocalRun(job, str(process.pid), process=process)
+        run.began.set()
         run.watch(out_read, job.stdout)
         run.watch(err_read, job.stderr)
         run.watch_exit()
