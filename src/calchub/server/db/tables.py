@@ -88,6 +88,8 @@ class Cluster(Base):
     created_at: Mapped[datetime] = mapped_column(default=now)
     last_heartbeat: Mapped[datetime | None]
     status: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    #: What an admin set for the cluster's executor, e.g. {"slurm": {...}}.
+    settings: Mapped[dict[str, Any]] = mapped_column(default=dict)
 
 
 class AgentKey(Base):
@@ -141,6 +143,8 @@ class Calculation(Base):
     project: Mapped[str | None] = mapped_column(String(100), index=True)
     study: Mapped[str | None] = mapped_column(String(100), index=True)
     bytes_freed: Mapped[int | None] = mapped_column(BigInteger)
+    #: Resources only a batch scheduler reads (nodes, tasks, partition, QOS, mail ...).
+    scheduler: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
 
 # The claim query: queued work of one cluster, highest priority first, then oldest,

@@ -102,6 +102,7 @@ _CLAIM_COLUMNS = (
     Calculation.calctype_version,
     Calculation.inputs,
     Calculation.analyses,
+    Calculation.scheduler,
 )
 
 

@@ -30,7 +30,13 @@ def heartbeat(
     cluster_repo.record_heartbeat(session, cluster, beat.agent, status, at)
     keep, drop = _sort_held(session, agent, beat.agent, beat.held)
     repo.renew_leases(session, beat.agent, [h.id for h in keep], at + timedelta(seconds=lease))
-    return wire.HeartbeatReply(lease_seconds=lease, heartbeat_seconds=every, cancel=drop, released=drop)
+    return wire.HeartbeatReply(
+        lease_seconds=lease,
+        heartbeat_seconds=every,
+        cancel=drop,
+        released=drop,
+        settings=cluster.settings or {},
+    )
 
 
 def _sort_held(
@@ -98,7 +104,9 @@ def _assignment(row: Row[Any], files: list[CalculationFile]) -> wire.Assignment:
         command=row.command,
         env=row.env,
         outputs=row.outputs,
-        resources=Resources(cores=row.cores, gpus=row.gpus, memory=row.memory, walltime=row.walltime),
+        resources=Resources(
+            cores=row.cores, gpus=row.gpus, memory=row.memory, walltime=row.walltime, **(row.scheduler or {})
+        ),
         files=[
             FileInfo(path=f.path, kind="input", size=f.size, sha256=f.sha256)
             for f in files

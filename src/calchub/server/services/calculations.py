@@ -115,6 +115,7 @@ def _new_row(
         "project": r.project,
         "study": r.study,
         "bytes_freed": None,
+        "scheduler": plan.resources.scheduler_fields() or None,
     }
 
 
@@ -164,6 +165,7 @@ class CalculationRow(Protocol):
     project: str | None
     study: str | None
     bytes_freed: int | None
+    scheduler: dict[str, Any] | None
 
 
 def to_wire(calc: CalculationRow, owner: str, cluster: str, files: list[CalculationFile]) -> wire.Calculation:
@@ -177,7 +179,11 @@ def to_wire(calc: CalculationRow, owner: str, cluster: str, files: list[Calculat
         env=calc.env,
         outputs=calc.outputs,
         resources=wire.Resources(
-            cores=calc.cores, gpus=calc.gpus, memory=calc.memory, walltime=calc.walltime
+            cores=calc.cores,
+            gpus=calc.gpus,
+            memory=calc.memory,
+            walltime=calc.walltime,
+            **(calc.scheduler or {}),
         ),
         priority=calc.priority,
         attempt=calc.attempt,

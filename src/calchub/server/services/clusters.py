@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy.orm import Session
 
 from calchub.contracts import clusters as wire
@@ -17,6 +19,7 @@ def _admin(caller: Caller, what: str) -> None:
 
 
 def to_wire(cluster: Cluster) -> wire.Cluster:
+    slurm = (cluster.settings or {}).get("slurm")
     return wire.Cluster(
         id=cluster.id,
         name=cluster.name,
@@ -26,7 +29,15 @@ def to_wire(cluster: Cluster) -> wire.Cluster:
         created_at=cluster.created_at,
         last_heartbeat=cluster.last_heartbeat,
         status=cluster.status,
+        slurm=wire.SlurmSettings.model_validate(slurm) if slurm is not None else None,
+        partitions=latest_agent(cluster).get("partitions", []),
     )
+
+
+def latest_agent(cluster: Cluster) -> dict[str, Any]:
+    """The status the most recent heartbeat of any of the cluster's agents brought."""
+    agents = list((cluster.status or {}).get("agents", {}).values())
+    return max(agents, key=lambda a: str(a.get("at", "")), default={})
 
 
 def key_to_wire(key: AgentKey) -> wire.AgentKey:
@@ -48,9 +59,12 @@ def register(session: Session, caller: Caller, request: wire.ClusterCreate) -> w
     _admin(caller, "register a cluster")
     if repo.by_name(session, request.name) is not None:
         raise Conflict(f"a cluster named {request.name!r} exists already", "name")
+    settings = {"slurm": request.slurm.model_dump()} if request.slurm is not None else {}
     cluster = repo.add(
         session,
-        Cluster(name=request.name, description=request.description, executor=request.executor),
+        Cluster(
+            name=request.name, description=request.description, executor=request.executor, settings=settings
+        ),
     )
     return to_wire(cluster)
 
@@ -62,6 +76,8 @@ def update(session: Session, caller: Caller, name: str, request: wire.ClusterUpd
         cluster.enabled = request.enabled
     if request.description is not None:
         cluster.description = request.description
+    if request.slurm is not None:
+        cluster.settings = {**(cluster.settings or {}), "slurm": request.slurm.model_dump()}
     session.flush()
     return to_wire(cluster)
 
