@@ -23,8 +23,9 @@ from calchub.contracts.calculations import (
     Event,
     FileInfo,
     InputFile,
+    Preview,
 )
-from calchub.contracts.clusters import AgentKey, AgentKeyIssued, Cluster, ClusterCreate
+from calchub.contracts.clusters import AgentKey, AgentKeyIssued, Cluster, ClusterCreate, SlurmSettings
 from calchub.contracts.results import CalculationResults, ResultsTable
 
 FileSource = str | bytes | Path
@@ -96,6 +97,21 @@ class Client:
         body = {"calculations": [_request(r, None, {}) for r in requests]}
         response = self._call("POST", "/calculations/batch", json=body)
         return [Calculation.model_validate(c) for c in response.json()]
+
+    def preview(
+        self,
+        command: Sequence[str] | CalculationCreate | Mapping[str, Any] | None = None,
+        *,
+        files: Mapping[str, FileSource] | None = None,
+        **fields: Any,
+    ) -> Preview:
+        """What ``submit`` would create, with its batch script, without creating anything."""
+        body = _request(command, files, fields)
+        return Preview.model_validate(self._call("POST", "/calculations/preview", json=body).json())
+
+    def script(self, calc_id: int) -> str:
+        """The sbatch script of a calculation on a Slurm cluster, as its agent submits it."""
+        return self._call("GET", f"/calculations/{calc_id}/script").text
 
     def get(self, calc_id: int) -> Calculation:
         return Calculation.model_validate(self._call("GET", f"/calculations/{calc_id}").json())
@@ -283,9 +299,23 @@ class Client:
     def cluster(self, name: str) -> Cluster:
         return Cluster.model_validate(self._call("GET", f"/clusters/{name}").json())
 
-    def register_cluster(self, name: str, description: str = "", executor: str = "local") -> Cluster:
-        body = ClusterCreate(name=name, description=description, executor=executor).model_dump()
-        return Cluster.model_validate(self._call("POST", "/clusters", json=body).json())
+    def register_cluster(
+        self,
+        name: str,
+        description: str = "",
+        executor: str = "local",
+        slurm: SlurmSettings | Mapping[str, Any] | None = None,
+    ) -> Cluster:
+        settings = SlurmSettings.model_validate(slurm) if slurm is not None else None
+        body = ClusterCreate(name=name, description=description, executor=executor, slurm=settings)
+        return Cluster.model_validate(
+            self._call("POST", "/clusters", json=body.model_dump(mode="json")).json()
+        )
+
+    def configure_slurm(self, name: str, slurm: SlurmSettings | Mapping[str, Any]) -> Cluster:
+        """Set how a cluster's agent drives Slurm (admins): partitions, account, QOS, directives, setup."""
+        body = {"slurm": SlurmSettings.model_validate(slurm).model_dump(mode="json")}
+        return Cluster.model_validate(self._call("PATCH", f"/clusters/{name}", json=body).json())
 
     def set_cluster_enabled(self, name: str, enabled: bool) -> Cluster:
         return Cluster.model_validate(

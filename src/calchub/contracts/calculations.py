@@ -204,3 +204,11 @@ class Event(BaseModel):
 
 
 SortKey = Literal["id", "-id", "created", "-created", "priority", "-priority", "name", "-name"]
+
+
+class Preview(BaseModel):
+    """What a submission would create: nothing is stored (``calchub submit --dry-run``)."""
+
+    calculation: Calculation
+    files: list[str] = Field(description="the files its work folder would start with")
+    script: str | None = Field(None, description="the batch script, on a batch cluster")

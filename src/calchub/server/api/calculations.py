@@ -11,7 +11,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import FileResponse, StreamingResponse
+from fastapi.responses import FileResponse, PlainTextResponse, StreamingResponse
 from pydantic import BaseModel, Field
 
 from calchub.contracts import calculations as wire
@@ -20,7 +20,7 @@ from calchub.server.api.deps import CurrentUser, HubDep
 from calchub.server.api.longpoll import park
 from calchub.server.repositories.calculations import ListQuery
 from calchub.server.services import calculations as calcs
-from calchub.server.services import files
+from calchub.server.services import files, scripts
 from calchub.server.services.wakeups import wait
 
 router = APIRouter(prefix="/calculations", tags=["calculations"])
@@ -31,6 +31,22 @@ WAIT_COALESCE_SECONDS = 0.1
 def create(hub: HubDep, user: CurrentUser, body: wire.CalculationCreate) -> wire.Calculation:
     with hub.uow() as session:
         return calcs.submit(session, hub.store, user, [body], hub.calctypes)[0]
+
+
+@router.post("/preview", response_model=wire.Preview)
+def preview(hub: HubDep, user: CurrentUser, body: wire.CalculationCreate) -> wire.Preview:
+    """Check and render a submission, and show its batch script, without creating anything."""
+    with hub.uow() as session:
+        calc, paths, cluster = calcs.preview(session, user, body, hub.calctypes)
+        script = scripts.render(cluster, calc) if cluster.executor == "slurm" else None
+    return wire.Preview(calculation=calc, files=paths, script=script)
+
+
+@router.get("/{calc_id}/script", response_class=PlainTextResponse)
+def script(hub: HubDep, user: CurrentUser, calc_id: int) -> str:
+    """The sbatch script, exactly as the cluster's agent submits it (batch clusters only)."""
+    with hub.uow() as session:
+        return scripts.script(session, user, calc_id)
 
 
 @router.post("/batch", response_model=list[wire.Calculation], status_code=status.HTTP_201_CREATED)

@@ -20,6 +20,7 @@ from calchub.server.repositories import calculations as repo
 from calchub.server.repositories import clusters as cluster_repo
 from calchub.server.repositories import users as user_repo
 from calchub.server.services import calctypes, transitions
+from calchub.server.services import clusters as cluster_service
 from calchub.server.services.auth import Caller
 from calchub.server.services.errors import Conflict, Invalid, NotFound
 from calchub.server.storage import Store
@@ -46,15 +47,28 @@ def submit(
         _new_row(caller, clusters[r.cluster], r, p, created_at) for r, p in zip(requests, plans, strict=True)
     ]
     ids = repo.insert_calculations(session, rows)
-    calcs = [
-        SimpleNamespace(id=i, exit_code=None, message=None, started_at=None, finished_at=None, **row)
-        for i, row in zip(ids, rows, strict=True)
-    ]
+    calcs = [_unsaved(i, row) for i, row in zip(ids, rows, strict=True)]
     transitions.created(session, calcs, caller.actor, created_at)
     for calc_id, files in zip(ids, inputs, strict=True):
         _store_inputs(session, store, calc_id, files)
     names = {c.id: c.name for c in clusters.values()}
     return [to_wire(c, caller.username, names[c.cluster_id], []) for c in calcs]
+
+
+def preview(
+    session: Session, caller: Caller, request: wire.CalculationCreate, registry: Registry
+) -> tuple[wire.Calculation, list[str], Cluster]:
+    """What submitting ``request`` would create, without creating anything (``--dry-run``)."""
+    cluster = _clusters_for(session, {request.cluster})[request.cluster]
+    plan = calctypes.plan(registry, request)
+    cluster_service.check_partition(cluster, plan.resources)
+    row = _unsaved(0, _new_row(caller, cluster, request, plan, now()))
+    return to_wire(row, caller.username, cluster.name, []), [path for path, _ in plan.files], cluster
+
+
+def _unsaved(calc_id: int, row: dict[str, Any]) -> Any:
+    """A new row as ``to_wire`` reads it, before (or without) loading it back."""
+    return SimpleNamespace(id=calc_id, exit_code=None, message=None, started_at=None, finished_at=None, **row)
 
 
 def _same_version_same_definition(session: Session, plans: Sequence[calctypes.Plan]) -> None:

@@ -7,10 +7,11 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from calchub.contracts import clusters as wire
+from calchub.contracts.calculations import Resources
 from calchub.server.db.tables import AgentKey, Cluster, now
 from calchub.server.repositories import clusters as repo
 from calchub.server.services.auth import AGENT_PREFIX, Caller, digest, new_secret
-from calchub.server.services.errors import Conflict, Forbidden, NotFound
+from calchub.server.services.errors import Conflict, Forbidden, Invalid, NotFound
 
 
 def _admin(caller: Caller, what: str) -> None:
@@ -104,3 +105,17 @@ def revoke_key(session: Session, caller: Caller, name: str, key_id: int) -> wire
         key.revoked_at = now()
         session.flush()
     return key_to_wire(key)
+
+
+def settings_of(cluster: Cluster) -> wire.SlurmSettings:
+    return wire.SlurmSettings.model_validate((cluster.settings or {}).get("slurm") or {})
+
+
+def check_partition(cluster: Cluster, resources: Resources, where: str = "") -> None:
+    """A partition the cluster's admin did not open to users is refused at submit."""
+    allowed = settings_of(cluster).partitions
+    if resources.partition and allowed and resources.partition not in allowed:
+        raise Invalid(
+            f"cluster {cluster.name!r} offers partitions {', '.join(allowed)}, not {resources.partition!r}",
+            f"{where}resources.partition",
+        )
