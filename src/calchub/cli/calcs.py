@@ -27,7 +27,7 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="print JSON instead of a t
 
 
 def register(app: typer.Typer) -> None:
-    for command in (submit, ls, show, logs, wait, cancel, rm, download):
+    for command in (submit, ls, show, logs, wait, cancel, rm, download, script):
         app.command(context_settings={"allow_interspersed_args": False} if command is submit else None)(
             command
         )
@@ -55,6 +55,18 @@ def submit(
     gpus: Annotated[int | None, typer.Option(min=0)] = None,
     memory: Annotated[str | None, typer.Option(help="e.g. 512M or 4G")] = None,
     walltime: Annotated[str | None, typer.Option(help="seconds or [D-][HH:]MM:SS")] = None,
+    nodes: Annotated[int | None, typer.Option(min=1, help="nodes (Slurm)")] = None,
+    tasks: Annotated[int | None, typer.Option(min=1, help="tasks, e.g. MPI ranks (Slurm)")] = None,
+    partition: Annotated[str | None, typer.Option(help="Slurm partition")] = None,
+    qos: Annotated[str | None, typer.Option(help="Slurm QOS")] = None,
+    account: Annotated[str | None, typer.Option(help="Slurm account")] = None,
+    mem_per_cpu: Annotated[bool, typer.Option("--mem-per-cpu", help="--memory is per CPU (Slurm)")] = False,
+    mail_user: Annotated[str | None, typer.Option(help="Slurm mails this address")] = None,
+    mail_type: Annotated[list[str] | None, typer.Option(help="BEGIN, END, FAIL, ALL ... (Slurm)")] = None,
+    dry_run: Annotated[
+        bool,
+        typer.Option("--dry-run", help="check and show what would run (the sbatch script), create nothing"),
+    ] = False,
     priority: Annotated[int, typer.Option(help="higher runs first")] = 0,
     output: Annotated[list[str] | None, typer.Option("--output", "-o", help="glob of files to keep")] = None,
     file: Annotated[list[str] | None, typer.Option("--file", "-f", help="LOCAL[:DEST] input file")] = None,
@@ -66,7 +78,20 @@ def submit(
     `calchub submit -t lammps -i temperature=1.2 -i steps=5000`."""
     if bool(command) == bool(type_):
         fail("give either a command after -- or --type NAME, not both or neither")
-    chosen = {"cores": cores, "gpus": gpus, "memory": memory, "walltime": walltime}
+    chosen = {
+        "cores": cores,
+        "gpus": gpus,
+        "memory": memory,
+        "walltime": walltime,
+        "nodes": nodes,
+        "tasks": tasks,
+        "partition": partition,
+        "qos": qos,
+        "account": account,
+        "memory_per": "cpu" if mem_per_cpu else None,
+        "mail_user": mail_user,
+        "mail_type": [t.upper() for t in mail_type] if mail_type else None,
+    }
     fields: dict[str, Any] = {
         "name": name or (type_ or Path(command[0] if command else "calculation").name),
         "cluster": cluster,
@@ -83,12 +108,37 @@ def submit(
         if analysis is not None:
             fields["analyses"] = analysis
     files = {dest: Path(local) for local, dest in (_file(f) for f in file or [])}
+    if dry_run:
+        _dry_run(command or None, files, fields, json)
+        return
     with friendly_errors():
         calc = connect().submit(command or None, files=files, **fields)
     if json:
         emit_json(calc)
     else:
         console.print(f"submitted calculation [bold]{calc.id}[/bold] ({escape(calc.name)}) to {calc.cluster}")
+
+
+def _dry_run(command: list[str] | None, files: dict[str, Path], fields: dict[str, Any], json: bool) -> None:
+    with friendly_errors():
+        found = connect().preview(command, files=files, **fields)
+    if json:
+        emit_json(found)
+        return
+    calc = found.calculation
+    console.print(f"would submit to {escape(calc.cluster)}: nothing was created", highlight=False)
+    if found.script is not None:
+        typer.echo(found.script, nl=False)
+        return
+    console.print(f"command: {escape(' '.join(calc.command))}", highlight=False)
+    console.print(f"files: {escape(', '.join(found.files) or 'none')}", highlight=False)
+
+
+def script(calc_id: int) -> None:
+    """The sbatch script of a calculation on a Slurm cluster, exactly as its agent submits it."""
+    with friendly_errors():
+        text = connect().script(calc_id)
+    typer.echo(text, nl=False)
 
 
 def typed_inputs(source: Path | None, pairs: list[str]) -> dict[str, Any]:

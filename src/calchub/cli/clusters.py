@@ -1,12 +1,14 @@
-"""calchub cluster ls | add | enable | disable | key | keys | revoke-key."""
+"""calchub cluster ls | add | configure | show | enable | disable | key | keys | revoke-key."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from pathlib import Path
+from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 
-from calchub.cli.output import connect, console, emit_json, friendly_errors, table, when
+from calchub.cli.output import connect, console, emit_json, fail, friendly_errors, table, when
 
 app = typer.Typer(help="Compute sites and their agent keys.", no_args_is_help=True)
 JsonOpt = Annotated[bool, typer.Option("--json", help="print JSON")]
@@ -30,12 +32,66 @@ def ls(json: JsonOpt = False) -> None:
     table(None, ["name", "executor", "enabled", "last heartbeat", "agents"], rows)
 
 
+SlurmFile = Annotated[
+    Path | None, typer.Option("--slurm", help="YAML or JSON of Slurm settings (docs/admin/slurm.md)")
+]
+
+
 @app.command("add")
-def add(name: str, description: str = "", executor: str = "local", json: JsonOpt = False) -> None:
-    """Register a cluster (admins)."""
+def add(
+    name: str, description: str = "", executor: str = "local", slurm: SlurmFile = None, json: JsonOpt = False
+) -> None:
+    """Register a cluster (admins): `calchub cluster add hpc --executor slurm --slurm hpc.yaml`."""
+    settings = _settings(slurm) if slurm else None
     with friendly_errors():
-        cluster = connect().register_cluster(name, description, executor)
+        cluster = connect().register_cluster(name, description, executor, settings)
     emit_json(cluster) if json else console.print(f"registered cluster {cluster.name}")
+
+
+@app.command("configure")
+def configure(name: str, slurm: SlurmFile = None, json: JsonOpt = False) -> None:
+    """Set a cluster's Slurm settings (admins); its agents pick them up at their next heartbeat."""
+    if slurm is None:
+        fail("give --slurm FILE with the settings")
+    with friendly_errors():
+        cluster = connect().configure_slurm(name, _settings(slurm))
+    emit_json(cluster) if json else console.print(f"configured cluster {cluster.name}")
+
+
+@app.command("show")
+def show(name: str, json: JsonOpt = False) -> None:
+    """One cluster: its executor, Slurm settings, agents and the partition table."""
+    with friendly_errors():
+        cluster = connect().cluster(name)
+    if json:
+        emit_json(cluster)
+        return
+    console.print(f"[bold]{escape(cluster.name)}[/bold] ({cluster.executor}) {escape(cluster.description)}")
+    if cluster.slurm is not None:
+        console.print(escape(cluster.slurm.model_dump_json(exclude_defaults=True)), highlight=False)
+    rows = [
+        (
+            p.name + ("*" if p.default else ""),
+            p.state,
+            f"{p.nodes_idle}/{p.nodes_total}",
+            f"{p.cpus_idle}/{p.cpus_total}",
+            f"{p.gpus_idle}/{p.gpus_total}",
+            p.time_limit,
+        )
+        for p in cluster.partitions
+    ]
+    table("partitions", ["partition", "state", "nodes idle", "CPUs idle", "GPUs idle", "time limit"], rows)
+
+
+def _settings(path: Path) -> dict[str, Any]:
+    import yaml
+
+    if not path.is_file():
+        fail(f"--slurm {str(path)!r}: no such file")
+    loaded = yaml.safe_load(path.read_text())
+    if not isinstance(loaded, dict):
+        fail(f"--slurm {str(path)!r} must hold a mapping of settings")
+    return loaded
 
 
 @app.command("enable")
