@@ -31,6 +31,8 @@ STOP_GRACE = 10.0
 #: With no work wanted, how long the agent waits for cores to free before it opens a
 #: claim that only listens for cancels (so that is how late a cancel can be heard).
 LISTEN_AFTER_SECONDS = 0.5
+#: How long a queued job's first report waits for the scheduler's pending reason.
+FIRST_LOOK_SECONDS = 10.0
 
 
 class AgentBroken(RuntimeError):
@@ -125,6 +127,8 @@ class Agent:
         for slot in list(self.slots.values()):
             await self._kill(slot, "stopping")
         await asyncio.gather(*(s.task for s in list(self.slots.values())), return_exceptions=True)
+        assert self.executor is not None
+        await self.executor.close()
 
     def _reattach(self) -> None:
         for assignment, scheduler_id in self.records.load():
@@ -290,6 +294,9 @@ class Agent:
         slot.running = running
         if slot.kill_reason:
             await running.kill(slot.kill_reason)
+        if not running.began.is_set():
+            # Report the queued job with the scheduler's first word on it (its pending reason).
+            await _first(running.seen.wait(), running.began.wait(), timeout=FIRST_LOOK_SECONDS)
         first = runner.started(job, running, self.executor)
         if not resumed or first["state"] == State.RUNNING:
             self.delivery.put({"kind": "report", "report": first})

@@ -58,6 +58,8 @@ class Running(ABC):
     began: asyncio.Event = field(default_factory=asyncio.Event)
     #: Why it still waits (the scheduler's pending reason), while it does.
     note: str = ""
+    #: Set once the scheduler has been asked about the job at least once.
+    seen: asyncio.Event = field(default_factory=asyncio.Event)
 
     @abstractmethod
     async def wait(self) -> Outcome:
@@ -86,6 +88,10 @@ class Executor(ABC):
     def configure(self, settings: dict[str, Any]) -> None:
         """Apply the cluster's settings, as an admin set them on the server."""
         del settings  # a plain machine has none
+
+    async def close(self) -> None:
+        """Stop following jobs (the agent is stopping); jobs that survive the agent go on."""
+        return None  # a plain machine's runs were stopped with the agent
 
     async def partitions(self) -> list[dict[str, Any]]:
         """The scheduler's partition table, for the heartbeat; none for a plain machine."""

@@ -39,7 +39,13 @@ async def run_command(argv: list[str], cwd: Path | None = None) -> tuple[int, st
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
-    out, err = await process.communicate()
+    try:
+        out, err = await process.communicate()
+    except asyncio.CancelledError:
+        with contextlib.suppress(ProcessLookupError):
+            process.kill()
+        await process.wait()
+        raise
     return process.returncode or 0, out.decode(errors="replace"), err.decode(errors="replace")
 
 
@@ -109,6 +115,13 @@ class SlurmExecutor(Executor):
 
     def configure(self, settings: dict[str, Any]) -> None:
         self.settings = SlurmSettings.model_validate(settings.get("slurm") or {})
+
+    async def close(self) -> None:
+        for task in (self._poller, self._flusher):
+            if task is not None and not task.done():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
 
     # -- submitting -----------------------------------------------------------
 
@@ -222,6 +235,10 @@ class SlurmExecutor(Executor):
 
     def _update(self, run: SlurmRun, status: slurm.JobStatus | None) -> None:
         run.saw_output()
+        self._read(run, status)
+        run.seen.set()
+
+    def _read(self, run: SlurmRun, status: slurm.JobStatus | None) -> None:
         if status is None:
             # Neither squeue nor sacct knows it (aged out, no accounting): read what it left.
             status = slurm.JobStatus(run.scheduler_id, "COMPLETED" if _exit_code(run.job) is not None else "")
