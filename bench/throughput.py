@@ -33,7 +33,8 @@ from calchub.client import Client
 from calchub.testing import free_port
 
 
-def start(home: Path, port: int, cores: int) -> list[subprocess.Popen[bytes]]:
+def start(home: Path, port: int, cores: int, agent: bool = True) -> list[subprocess.Popen[bytes]]:
+    """A server (bootstrapped under ``home``) and, unless ``agent`` is False, a local agent."""
     env = {**os.environ, "CALCHUB_HOME": str(home), "CALCHUB_LOG_LEVEL": "warning"}
     env.pop("CALCHUB_DATABASE_URL", None)
     server = subprocess.Popen(
@@ -52,13 +53,15 @@ def start(home: Path, port: int, cores: int) -> list[subprocess.Popen[bytes]]:
             if time.monotonic() > deadline or server.poll() is not None:
                 raise SystemExit("the server did not start") from None
             time.sleep(0.05)
-    agent = subprocess.Popen(
+    if not agent:
+        return [server]
+    local = subprocess.Popen(
         [sys.executable, "-m", "calchub", "agent", "--cores", str(cores)],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    return [server, agent]
+    return [server, local]
 
 
 def stop(processes: list[subprocess.Popen[bytes]]) -> None:

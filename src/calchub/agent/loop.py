@@ -31,6 +31,8 @@ STOP_GRACE = 10.0
 #: With no work wanted, how long the agent waits for cores to free before it opens a
 #: claim that only listens for cancels (so that is how late a cancel can be heard).
 LISTEN_AFTER_SECONDS = 0.5
+#: The most calculations one claim may ask for (the server's limit).
+MAX_CLAIM = 1000
 #: How long a queued job's first report waits for the scheduler's pending reason.
 FIRST_LOOK_SECONDS = 10.0
 
@@ -209,7 +211,7 @@ class Agent:
             agent=self.settings.name,
             cores=want,
             gpus=self.settings.gpus,
-            max_count=want,
+            max_count=min(want, MAX_CLAIM),
             job_cores=self.settings.cores,
             wait=self.settings.claim_wait,
             held=self.held(),

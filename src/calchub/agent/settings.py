@@ -33,8 +33,17 @@ class AgentConfigError(ValueError):
     pass
 
 
+#: On a batch scheduler, "cores" is how many cores' worth of jobs the agent keeps submitted.
+BATCH_CORES = 1024
+
+
 def resolve(
-    url: str | None, key: str | None, root: Path | None, name: str | None, cores: int | None
+    url: str | None,
+    key: str | None,
+    root: Path | None,
+    name: str | None,
+    cores: int | None,
+    executor: str | None = None,
 ) -> AgentSettings:
     home = home_from_env()
     saved = home / AGENT_FILE
@@ -53,7 +62,9 @@ def resolve(
         or os.environ.get("CALCHUB_AGENT_NAME")
         or (config.name if config and config.name else settings.name)
     )
-    settings.cores = cores or (config.cores if config and config.cores else settings.cores)
+    settings.executor = executor or os.environ.get("CALCHUB_AGENT_EXECUTOR") or settings.executor
+    batch = BATCH_CORES if settings.executor != "local" else settings.cores
+    settings.cores = cores or (config.cores if config and config.cores else batch)
     if settings.cores < 1:
         raise AgentConfigError("--cores must be at least 1")
     return settings

@@ -48,8 +48,11 @@ def agent(
     prefetch: Annotated[
         int | None, typer.Option(min=0, help="cores' worth of work to claim ahead (default: --cores)")
     ] = None,
+    executor: Annotated[
+        str | None, typer.Option(help="local (this machine) or slurm (else CALCHUB_AGENT_EXECUTOR)")
+    ] = None,
 ) -> None:
-    """Run a site agent: it claims this cluster's work and runs it here."""
+    """Run a site agent: it claims this cluster's work and runs it here (or submits it to Slurm)."""
     import asyncio
     import logging
 
@@ -57,7 +60,7 @@ def agent(
     from calchub.agent.settings import AgentConfigError, resolve
 
     try:
-        settings = resolve(url, key, root, name, cores)
+        settings = resolve(url, key, root, name, cores, executor)
     except AgentConfigError as error:
         fail(str(error))
     settings.prefetch = prefetch
