@@ -129,6 +129,8 @@ def test_an_agent_restarted_mid_job_reattaches_and_the_job_completes_once(
                 cluster="hpc",
             )
             started = await asyncio.to_thread(_until, client, calc.id, lambda c: c.state == "running")
+            # The log streams from Slurm's output file while the job runs.
+            await asyncio.to_thread(_eventually, lambda: client.logs(calc.id) == "started\n")
         # The first agent has stopped; the job runs on in Slurm.
         assert _slurm_state(started.provenance.scheduler_id) == "RUNNING"
         gate.touch()
