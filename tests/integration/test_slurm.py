@@ -170,7 +170,7 @@ def test_the_script_users_read_is_the_one_that_ran(client: Client, agent_for: Ca
         "command": ["python3", "-c", "print('x')"],
         "cluster": "hpc",
         "name": 'evil"name\n#SBATCH --partition=closed $(touch /tmp/pwned)',
-        "resources": {"cores": 2, "memory": "100M", "walltime": "00:05:00", "partition": "short"},
+        "resources": {"cores": 1, "memory": "100M", "walltime": "00:05:00", "partition": "short"},
     }
     preview = client.preview(request)
     assert preview.script is not None and "#SBATCH --partition=short" in preview.script
@@ -185,7 +185,7 @@ def test_the_script_users_read_is_the_one_that_ran(client: Client, agent_for: Ca
     ran = (Path(done.provenance.workdir or "") / ".calchub" / "job.sh").read_text()
     assert client.script(done.id) == ran
     assert (
-        "#SBATCH --cpus-per-task=2" in ran
+        "#SBATCH --cpus-per-task=1" in ran
         and "#SBATCH --mem=100M" in ran
         and "#SBATCH --time=00:05:00" in ran
     )
