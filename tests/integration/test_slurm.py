@@ -85,6 +85,23 @@ def test_runs_complete_with_their_output_and_fail_with_their_exit_code(
     assert client.logs(bad.id, "stderr") == "oops\n"
 
 
+def test_a_typed_calculation_is_post_processed_after_its_slurm_job(
+    client: Client, agent_for: Callable[[], Agent]
+) -> None:
+    script = (
+        'echo "{\\"energy\\": {\\"value\\": -2.5, \\"unit\\": \\"eV\\"}}" > results.json; echo raw > big.tmp'
+    )
+
+    def work() -> Any:
+        calc = client.submit(type="shell", inputs={"script": script}, cluster="hpc")
+        return client.wait(calc.id, timeout=60)
+
+    done = _scenario(agent_for(), work)
+    assert done.state == "completed", done.message
+    assert [(s.name, s.value, s.unit) for s in client.results(done.id).scalars] == [("energy", -2.5, "eV")]
+    assert [e.to_state for e in client.events(done.id)][-2:] == ["postprocessing", "completed"]
+
+
 def test_a_pending_job_shows_its_reason_and_cancel_reaches_scancel(
     client: Client, agent_for: Callable[[], Agent]
 ) -> None:
