@@ -86,8 +86,35 @@ def directives(job: ScriptJob, settings: SlurmSettings, logs: str | None = None)
     if r.mail_type:
         found.append(f"--mail-type={','.join(r.mail_type)}")
     base = logs or f"{job.workdir}/.calchub"
-    found += [f"--output={base}/stdout", f"--error={base}/stderr"]
+    found += [f"--output={directive_value(base + '/stdout')}", f"--error={directive_value(base + '/stderr')}"]
     return found + list(settings.directives)
+
+
+def directive_value(value: str) -> str:
+    """A value as sbatch reads it from an ``#SBATCH`` line: split at spaces and cut at '#'
+    unless double-quoted, with a backslash escaping the next character."""
+    if re.search(r"[\n\r\x00]", value):
+        raise ValueError(f"a line break cannot stand in an #SBATCH line: {value!r}")
+    if re.fullmatch(r"[A-Za-z0-9_./:,=+@%-]*", value):
+        return value
+    return '"' + re.sub(r'(["\\])', r"\\\1", value) + '"'
+
+
+def quote(value: str) -> str:
+    """Shell-quote one word so that it also stays on one line: ``$'...'`` when it holds a
+    line break or another control character (a script's reader must never find a line that
+    starts with ``#SBATCH`` in its body)."""
+    if not re.search(r"[\x00-\x1f\x7f]", value):
+        return shlex.quote(value)
+    escaped = []
+    for char in value:
+        if char in "\\'":
+            escaped.append("\\" + char)
+        elif ord(char) < 32 or ord(char) == 127:
+            escaped.append(f"\\x{ord(char):02x}")
+        else:
+            escaped.append(char)
+    return "$'" + "".join(escaped) + "'"
 
 
 def render_script(job: ScriptJob, settings: SlurmSettings) -> str:
@@ -100,10 +127,10 @@ def render_script(job: ScriptJob, settings: SlurmSettings) -> str:
 def body(job: ScriptJob, settings: SlurmSettings) -> list[str]:
     """Everything after the directives: setup, folder, environment, the command, its exit code."""
     lines = list(settings.setup)
-    lines.append(f"cd {shlex.quote(job.workdir)} || exit 97")
+    lines.append(f"cd {quote(job.workdir)} || exit 97")
     env = {**job.env, "CALCHUB_CALCULATION_ID": str(job.calc_id), "CALCHUB_ATTEMPT": str(job.attempt)}
-    lines += [f"export {key}={shlex.quote(value)}" for key, value in env.items() if _env_name(key)]
-    lines.append(shlex.join(job.command))
+    lines += [f"export {key}={quote(value)}" for key, value in env.items() if _env_name(key)]
+    lines.append(" ".join(quote(word) for word in job.command))
     lines += ["code=$?", f"echo $code > {EXIT_CODE_FILE}", "exit $code"]
     return lines
 
@@ -122,7 +149,7 @@ def array_launcher(first: ScriptJob, scripts: list[str], settings: SlurmSettings
     options.insert(0, f"--job-name=ch-array-{first.calc_id}")
     lines = ["#!/bin/bash", f"# calchub: {len(scripts)} calculations as one job array"]
     lines += [f"#SBATCH {option}" for option in options]
-    lines.append("scripts=(" + " ".join(shlex.quote(s) for s in scripts) + ")")
+    lines.append("scripts=(" + " ".join(quote(s) for s in scripts) + ")")
     lines.append('script="${scripts[$SLURM_ARRAY_TASK_ID]}"')
     lines.append('folder="$(dirname "$(dirname "$script")")"')
     lines.append('exec bash "$script" > "$folder/.calchub/stdout" 2> "$folder/.calchub/stderr"')

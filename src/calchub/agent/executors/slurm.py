@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import os
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -57,7 +58,13 @@ def script_job(job: Job) -> slurm.ScriptJob:
         command=job.command,
         env=job.env,
         workdir=str(job.workdir),
-        resources=job.resources or Resources(cores=job.cores, gpus=job.gpus, memory=job.memory),
+        resources=job.resources
+        or Resources(
+            cores=job.cores,
+            gpus=job.gpus,
+            memory=job.memory,
+            walltime=math.ceil(job.walltime) if job.walltime is not None else None,
+        ),
     )
 
 
@@ -133,8 +140,14 @@ class SlurmExecutor(Executor):
         return await started
 
     async def _flush_soon(self) -> None:
-        await asyncio.sleep(BATCH_SECONDS)
-        queued, self._queue = self._queue, []
+        # Starts that arrive while sbatch runs wait for the next round of this same task:
+        # start() makes no new flusher while this one lives.
+        while self._queue:
+            await asyncio.sleep(BATCH_SECONDS)
+            queued, self._queue = self._queue, []
+            await self._flush(queued)
+
+    async def _flush(self, queued: list[tuple[Job, asyncio.Future[Running]]]) -> None:
         groups: dict[str, list[tuple[Job, asyncio.Future[Running]]]] = {}
         for item in queued:
             groups.setdefault(slurm.shape(script_job(item[0]).resources), []).append(item)
