@@ -95,7 +95,7 @@ def bootstrap(settings: Settings) -> Any:
     """Admin, token, local cluster and agent key on the settings' (migrated) database."""
     from calchub.server.db.migrate import upgrade
     from calchub.server.hub import Hub
-    from calchub.server.services.auth import bootstrap as make
+    from calchub.server.services.people import bootstrap as make
 
     hub = Hub.from_settings(settings)
     upgrade(hub.engine)

@@ -72,7 +72,8 @@ def client(server: ServerThread, made: Any) -> Iterator[Client]:
 def make_user(settings: Settings, server: ServerThread) -> Iterator[Callable[..., Client]]:
     """``make_user("bob")`` adds a user straight in the database and returns a Client as them."""
     from calchub.server.hub import Hub
-    from calchub.server.services.auth import create_user, issue_token
+    from calchub.server.services.auth import issue_token
+    from calchub.server.services.people import create_user
 
     hub = Hub.from_settings(settings)
     opened: list[Client] = []

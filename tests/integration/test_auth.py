@@ -36,7 +36,7 @@ def test_an_agent_key_is_not_a_user_token(server: ServerThread, made: Any) -> No
     for method, path in USER_ENDPOINTS:
         answer = _call(server, method, path, made.agent_key)
         assert answer.status_code == 401, (method, path)
-        assert "not a user token" in answer.json()["detail"]
+        assert "agent keys are for the agent endpoints" in answer.json()["detail"]
 
 
 def test_a_user_token_is_not_an_agent_key(server: ServerThread, made: Any) -> None:
@@ -66,29 +66,29 @@ def test_a_revoked_agent_key_is_refused(client: Client, server: ServerThread) ->
 
 def test_tokens_are_created_listed_and_revoked(client: Client, server: ServerThread) -> None:
     issued = client.create_token("laptop", days=7)
-    assert issued["token"].startswith("chu_")
-    assert issued["expires_at"] is not None
-    assert issued["prefix"] == issued["token"][:10]
-    with Client(server.url, issued["token"]) as second:
-        assert second.me()["username"] == "admin"
-        listed = {t["name"]: t for t in client.tokens()}
+    assert issued.token.startswith("chu_")
+    assert issued.expires_at is not None
+    assert issued.prefix == issued.token[:10]
+    with Client(server.url, issued.token) as second:
+        assert second.me().username == "admin"
+        listed = {t.name: t for t in client.tokens()}
         assert set(listed) == {"calchub up", "laptop"}
-        assert "token" not in listed["laptop"], "a secret is shown only once"
-        revoked = client.revoke_token(issued["id"])
-        assert revoked["revoked_at"] is not None
+        assert not hasattr(listed["laptop"], "token"), "a secret is shown only once"
+        revoked = client.revoke_token(issued.id)
+        assert revoked.revoked_at is not None
         with pytest.raises(Unauthorized, match="revoked"):
             second.me()
-    assert client.me()["username"] == "admin", "revoking one token leaves the others working"
-    assert client.revoke_token(issued["id"])["revoked_at"] == revoked["revoked_at"]
+    assert client.me().username == "admin", "revoking one token leaves the others working"
+    assert client.revoke_token(issued.id).revoked_at == revoked.revoked_at
 
 
 def test_users_cannot_revoke_each_others_tokens(client: Client, make_user: Callable[..., Client]) -> None:
     bob = make_user("bob")
     mine = client.create_token("mine")
     with pytest.raises(NotFound):
-        bob.revoke_token(mine["id"])
-    assert [t["name"] for t in bob.tokens()] == ["tests"]
-    assert client.revoke_token(mine["id"])["revoked_at"] is not None
+        bob.revoke_token(mine.id)
+    assert [t.name for t in bob.tokens()] == ["tests"]
+    assert client.revoke_token(mine.id).revoked_at is not None
 
 
 def test_login_with_the_bootstrap_password(server: ServerThread, made: Any) -> None:
@@ -96,10 +96,12 @@ def test_login_with_the_bootstrap_password(server: ServerThread, made: Any) -> N
         with pytest.raises(Unauthorized):
             anonymous.me()
         issued = anonymous.login(made.username, made.password, days=1)
-        assert issued["name"] == "login"
-        assert issued["expires_at"] is not None
-        assert anonymous.me() == {"id": 1, "username": "admin", "role": "admin"}
-        assert "login" in {t["name"] for t in anonymous.tokens()}
+        assert issued.name.startswith("calchub login on ")
+        assert issued.expires_at is not None
+        me = anonymous.me()
+        assert (me.id, me.username, me.role, me.scope) == (1, "admin", "admin", "full")
+        assert [p.project for p in me.projects] == ["~admin"]
+        assert issued.name in {t.name for t in anonymous.tokens()}
 
 
 def test_login_refuses_wrong_passwords(server: ServerThread, made: Any) -> None:
@@ -121,6 +123,6 @@ def test_other_users_log_in_with_their_own_password_if_they_have_one(
     make_user("carol", password="s3cret-enough")
     with Client(server.url, "chu_placeholder") as carol:
         carol.login("carol", "s3cret-enough")
-        assert carol.me()["role"] == "user"
+        assert carol.me().role == "user"
         with pytest.raises(Unauthorized):
             carol.login("carol", "s3cret-enougH")

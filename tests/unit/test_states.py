@@ -21,7 +21,7 @@ from calchub.domain.states import (
 #: The table as the design states it, written out independently of the code.
 EXPECTED: dict[State, set[State]] = {
     State.DRAFT: {State.PENDING_APPROVAL, State.QUEUED, State.WAITING, State.CANCELLED},
-    State.PENDING_APPROVAL: {State.QUEUED, State.WAITING, State.CANCELLED},
+    State.PENDING_APPROVAL: {State.QUEUED, State.WAITING, State.CANCELLED, State.REJECTED},
     State.WAITING: {State.QUEUED, State.SKIPPED, State.CANCELLED},
     State.QUEUED: {State.CLAIMED, State.CANCELLED, State.FAILED},
     State.CLAIMED: {State.SUBMITTED, State.RUNNING, State.FAILED, State.CANCELLED, State.LOST},
@@ -40,6 +40,7 @@ EXPECTED: dict[State, set[State]] = {
     State.FAILED: set(),
     State.CANCELLED: set(),
     State.SKIPPED: set(),
+    State.REJECTED: set(),
     State.LOST: {State.QUEUED},
 }
 

@@ -84,6 +84,8 @@ class InputFile(Strict):
 
 
 Label = Annotated[str, Field(pattern=NAME)]
+#: A project as a calculation names it: a project's name, or ``~username`` for a personal one.
+ProjectRef = Annotated[str, Field(pattern=r"^~?[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")]
 
 
 class CalculationCreate(Strict):
@@ -99,7 +101,7 @@ class CalculationCreate(Strict):
     command: list[Annotated[str, Field(max_length=100_000)]] | None = Field(
         None, min_length=1, description="the command to run; a typed calculation gets it from its type"
     )
-    project: Label | None = None
+    project: ProjectRef | None = Field(None, description="your personal project (~username) when unset")
     study: Label | None = None
     env: dict[Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")], str] = {}
     files: list[InputFile] = Field(default_factory=list, max_length=1000)
@@ -185,7 +187,15 @@ class Calculation(BaseModel):
     analyses: list[str] | None = None
     project: str | None = None
     study: str | None = None
+    favorite: bool = False
     bytes_freed: int | None = None
+
+
+class CalculationUpdate(Strict):
+    name: Annotated[str, Field(min_length=1, max_length=200)] | None = None
+    priority: int | None = Field(
+        None, ge=-1000, le=1000, description="within the project's range; moderators may go beyond it"
+    )
 
 
 class CalculationPage(BaseModel):

@@ -77,6 +77,8 @@ class AgentKey(BaseModel):
     prefix: str
     created_at: datetime
     revoked_at: datetime | None = None
+    #: A rotated key works until then.
+    expires_at: datetime | None = None
 
 
 class AgentKeyIssued(AgentKey):

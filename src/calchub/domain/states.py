@@ -24,6 +24,8 @@ class State(StrEnum):
     CANCELLED = "cancelled"
     LOST = "lost"
     SKIPPED = "skipped"
+    #: A moderator refused it while it waited for approval; the message says why.
+    REJECTED = "rejected"
 
 
 class IllegalTransition(ValueError):
@@ -43,8 +45,10 @@ class IllegalTransition(ValueError):
 HELD = frozenset({State.CLAIMED, State.SUBMITTED, State.RUNNING, State.POSTPROCESSING})
 #: States that end a calculation; ``lost`` is final unless a retry queues it again.
 TERMINAL = frozenset(
-    {State.COMPLETED, State.INVALID, State.FAILED, State.CANCELLED, State.SKIPPED, State.LOST}
+    {State.COMPLETED, State.INVALID, State.FAILED, State.CANCELLED, State.SKIPPED, State.LOST, State.REJECTED}
 )
+#: States that wait for a claim, counted by the ``max_queued`` quota.
+WAITING_TO_RUN = frozenset({State.PENDING_APPROVAL, State.WAITING, State.QUEUED})
 #: States from which a user may cancel.
 CANCELLABLE = frozenset({State.DRAFT, State.PENDING_APPROVAL, State.WAITING, State.QUEUED} | HELD)
 
@@ -52,7 +56,7 @@ _ENDINGS = {State.FAILED, State.CANCELLED, State.LOST}
 
 TRANSITIONS: dict[State, frozenset[State]] = {
     State.DRAFT: frozenset({State.PENDING_APPROVAL, State.QUEUED, State.WAITING, State.CANCELLED}),
-    State.PENDING_APPROVAL: frozenset({State.QUEUED, State.WAITING, State.CANCELLED}),
+    State.PENDING_APPROVAL: frozenset({State.QUEUED, State.WAITING, State.CANCELLED, State.REJECTED}),
     State.WAITING: frozenset({State.QUEUED, State.SKIPPED, State.CANCELLED}),
     State.QUEUED: frozenset({State.CLAIMED, State.CANCELLED, State.FAILED}),
     # A local executor starts the process at once, so `submitted` may be skipped.
@@ -65,6 +69,7 @@ TRANSITIONS: dict[State, frozenset[State]] = {
     State.FAILED: frozenset(),
     State.CANCELLED: frozenset(),
     State.SKIPPED: frozenset(),
+    State.REJECTED: frozenset(),
     # A retry policy may queue a lost calculation again as a new attempt.
     State.LOST: frozenset({State.QUEUED}),
 }

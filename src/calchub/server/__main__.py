@@ -20,7 +20,7 @@ from calchub.contracts.local import (
 from calchub.server.app import create_app
 from calchub.server.db.migrate import upgrade
 from calchub.server.hub import Hub
-from calchub.server.services.auth import bootstrap
+from calchub.server.services.people import bootstrap
 from calchub.server.settings import Settings
 
 SHUTDOWN_GRACE_SECONDS = 2

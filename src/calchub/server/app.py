@@ -14,7 +14,19 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
 import calchub
-from calchub.server.api import agents, auth, calctypes, calculations, clusters, errors, health, results
+from calchub.server.api import (
+    agents,
+    auth,
+    calctypes,
+    calculations,
+    clusters,
+    errors,
+    health,
+    projects,
+    results,
+    users,
+)
+from calchub.server.api.deps import describe_permissions
 from calchub.server.db.migrate import upgrade
 from calchub.server.hub import Hub
 from calchub.server.services import agents as agent_service
@@ -57,9 +69,9 @@ def create_app(settings: Settings | None = None, hub: Hub | None = None) -> Fast
         description="A self-hosted calculation service: submit, watch, cancel and collect calculations.",
         lifespan=lifespan,
     )
-    routers = (health, auth, calculations, results, calctypes, clusters, agents)
+    routers = (health, auth, users, projects, calculations, results, calctypes, clusters, agents)
     for router in (module.router for module in routers):
-        app.include_router(router, prefix="/api/v1")
+        app.include_router(describe_permissions(router), prefix="/api/v1")
     errors.install(app)
     app.add_middleware(BodyLimit, limit=settings.max_request_bytes)
     return app

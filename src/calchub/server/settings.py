@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import secrets
 from pathlib import Path
 from typing import Literal
 
@@ -25,6 +27,14 @@ class Settings(BaseSettings):
     max_upload_bytes: int = Field(1024**3, ge=1)
     max_request_bytes: int = Field(256 * 1024**2, ge=1024)
     log_level: str = "info"
+    secret_key: str | None = Field(
+        None,
+        min_length=32,
+        description="signs access tokens; every replica needs the same. Development: made and kept "
+        "under home when unset",
+    )
+    access_minutes: float = Field(15.0, gt=0, le=24 * 60, description="lifetime of an access token")
+    refresh_days: float = Field(14.0, gt=0, le=365, description="lifetime of a sign-in session")
 
     @model_validator(mode="after")
     def _checks(self) -> Settings:
@@ -36,7 +46,32 @@ class Settings(BaseSettings):
         if self.environment == "production" and self.resolved_database_url().startswith("sqlite"):
             # SQLite is fine for one laptop; refuse it where several replicas may run.
             raise ValueError("CALCHUB_ENVIRONMENT=production needs CALCHUB_DATABASE_URL (PostgreSQL)")
+        if self.environment == "production" and self.secret_key is None:
+            raise ValueError(
+                "CALCHUB_ENVIRONMENT=production needs CALCHUB_SECRET_KEY (32 characters or more, "
+                "the same on every replica): `python -c 'import secrets; print(secrets.token_urlsafe(48))'`"
+            )
         return self
+
+    def resolved_secret_key(self) -> str:
+        """The signing key; in development one is made on first use and kept under home."""
+        if self.secret_key is not None:
+            return self.secret_key
+        path = self.home / "secret_key"
+        if not path.exists():
+            # Written whole, then linked into place: two processes starting together agree.
+            self.home.mkdir(parents=True, exist_ok=True)
+            draft = path.with_name(f".secret_key.{os.getpid()}")
+            fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as out:
+                out.write(secrets.token_urlsafe(48))
+            try:
+                os.link(draft, path)
+            except FileExistsError:
+                pass
+            finally:
+                draft.unlink()
+        return path.read_text().strip()
 
     def resolved_database_url(self) -> str:
         return self.database_url or f"sqlite:///{self.home / 'calchub.db'}"

@@ -1,83 +1,116 @@
-"""Logging in and personal API tokens."""
+"""Signing in and out, the refresh cookie, the caller's own account and API tokens."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from fastapi import APIRouter, Request, Response, status
 
-from fastapi import APIRouter, status
-from pydantic import BaseModel, Field
-
-from calchub.server.api.deps import CurrentUser, HubDep
-from calchub.server.db.tables import now
-from calchub.server.services import auth
+from calchub.contracts import users as wire
+from calchub.domain.permissions import Role, Scope
+from calchub.server.api.deps import Anyone, HubDep, Self, SessionsAdmin
+from calchub.server.db.tables import ApiToken
+from calchub.server.services import auth, people, sessions
 
 router = APIRouter(tags=["auth"])
+COOKIE = "calchub_refresh"
+COOKIE_PATH = "/api/v1/auth"
 
 
-class Login(BaseModel):
-    username: str = Field(min_length=1, max_length=100)
-    password: str = Field(min_length=1, max_length=1000)
-    days: int = Field(30, ge=1, le=365)
+def _signed_in(request: Request, response: Response, issued: sessions.Issued) -> wire.AccessToken:
+    response.set_cookie(
+        COOKIE,
+        issued.refresh_token,
+        expires=issued.refresh_expires,
+        path=COOKIE_PATH,
+        secure=request.url.scheme == "https",
+        httponly=True,
+        samesite="strict",
+    )
+    response.headers["Cache-Control"] = "no-store"
+    return wire.AccessToken(
+        access_token=issued.access_token,
+        expires_in=issued.expires_in,
+        username=issued.user.username,
+        role=Role(issued.user.role),
+    )
 
 
-class TokenCreate(BaseModel):
-    name: str = Field(min_length=1, max_length=100)
-    days: int | None = Field(None, ge=1, le=3650, description="never expires when unset")
-
-
-class Token(BaseModel):
-    id: int
-    name: str
-    prefix: str
-    created_at: datetime
-    expires_at: datetime | None
-    revoked_at: datetime | None
-
-
-class TokenIssued(Token):
-    token: str = Field(description="shown once")
-
-
-class Me(BaseModel):
-    id: int
-    username: str
-    role: str
-
-
-def _token(record: object, secret: str | None = None) -> Token:
-    fields = {k: getattr(record, k) for k in Token.model_fields}
-    return TokenIssued(**fields, token=secret) if secret else Token(**fields)
-
-
-@router.post("/auth/login", response_model=TokenIssued)
-def login(hub: HubDep, body: Login) -> Token:
+@router.post("/auth/login", response_model=wire.AccessToken, dependencies=[Anyone])
+def login(hub: HubDep, body: wire.Login, request: Request, response: Response) -> wire.AccessToken:
+    """Sign in: an access token in the answer, a refresh token in an HttpOnly cookie."""
+    address = request.client.host if request.client else "unknown"
     with hub.uow() as session:
-        record, secret = auth.login(session, body.username, body.password, body.days)
-        return _token(record, secret)
+        issued = sessions.sign_in(session, body.username, body.password, address, hub.key, hub.lifetimes)
+    return _signed_in(request, response, issued)
 
 
-@router.get("/me", response_model=Me)
-def me(user: CurrentUser) -> Me:
-    return Me(id=user.id, username=user.username, role=user.role)
+@router.post("/auth/refresh", response_model=wire.AccessToken, dependencies=[Anyone])
+def refresh(hub: HubDep, request: Request, response: Response) -> wire.AccessToken:
+    """A new access token for the session's refresh cookie, which is rotated."""
+    with hub.uow() as session:
+        issued = sessions.refresh(session, request.cookies.get(COOKIE), hub.key, hub.lifetimes)
+    return _signed_in(request, response, issued)
 
 
-@router.get("/tokens", response_model=list[Token])
-def tokens(hub: HubDep, user: CurrentUser) -> list[Token]:
+@router.post("/auth/logout", status_code=status.HTTP_204_NO_CONTENT, dependencies=[Anyone])
+def logout(hub: HubDep, request: Request) -> Response:
+    """End this browser's session (its refresh token family)."""
+    with hub.uow() as session:
+        sessions.sign_out(session, request.cookies.get(COOKIE))
+    done = Response(status_code=status.HTTP_204_NO_CONTENT)
+    done.delete_cookie(COOKIE, path=COOKIE_PATH)
+    return done
+
+
+@router.post("/auth/sessions/revoke-all", response_model=wire.Revoked)
+def revoke_all(hub: HubDep, user: SessionsAdmin) -> wire.Revoked:
+    """End every sign-in session of every user (API tokens stay)."""
+    with hub.uow() as session:
+        return wire.Revoked(revoked=people.revoke_everyones_sessions(session))
+
+
+@router.get("/me", response_model=wire.Me)
+def me(hub: HubDep, user: Self) -> wire.Me:
+    with hub.uow() as session:
+        account = people.named(session, user.username)
+        return wire.Me(
+            id=user.id,
+            username=user.username,
+            role=Role(user.role),
+            email=account.email,
+            scope=Scope(user.scope),
+            projects=people.memberships(session, user.id),
+        )
+
+
+@router.post("/me/password", status_code=status.HTTP_204_NO_CONTENT)
+def change_password(hub: HubDep, user: Self, body: wire.PasswordChange) -> Response:
+    """Change your own password; every sign-in session ends."""
+    with hub.uow() as session:
+        people.change_password(session, user, body.current, body.password)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+def _token(record: ApiToken, secret: str | None = None) -> wire.Token:
+    fields = {k: getattr(record, k) for k in wire.Token.model_fields}
+    return wire.TokenIssued(**fields, token=secret) if secret else wire.Token(**fields)
+
+
+@router.get("/tokens", response_model=list[wire.Token])
+def tokens(hub: HubDep, user: Self) -> list[wire.Token]:
     with hub.uow() as session:
         return [_token(t) for t in auth.tokens_of(session, user)]
 
 
-@router.post("/tokens", response_model=TokenIssued, status_code=status.HTTP_201_CREATED)
-def create_token(hub: HubDep, user: CurrentUser, body: TokenCreate) -> Token:
-    expires = now() + timedelta(days=body.days) if body.days else None
+@router.post("/tokens", response_model=wire.TokenIssued, status_code=status.HTTP_201_CREATED)
+def create_token(hub: HubDep, user: Self, body: wire.TokenCreate) -> wire.Token:
+    """A personal API token, shown once; only its digest is kept."""
     with hub.uow() as session:
-        record, secret = auth.issue_token(session, user.id, body.name, expires)
+        expires = auth.token_lifetime(body.days)
+        record, secret = auth.issue_token(session, user.id, body.name, expires, body.scope.value)
         return _token(record, secret)
 
 
-@router.delete("/tokens/{token_id}", response_model=Token)
-def revoke_token(hub: HubDep, user: CurrentUser, token_id: int) -> Token:
+@router.delete("/tokens/{token_id}", response_model=wire.Token)
+def revoke_token(hub: HubDep, user: Self, token_id: int) -> wire.Token:
     with hub.uow() as session:
-        revoked = _token(auth.revoke_token(session, user, token_id))
-    hub.callers.clear()
-    return revoked
+        return _token(auth.revoke_token(session, user, token_id))

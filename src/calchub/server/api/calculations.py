@@ -1,4 +1,4 @@
-"""/calculations: submit, list, show, wait, cancel, delete, events, logs, files."""
+"""/calculations: submit, list, show, change, approve, wait, cancel, delete, events, logs, files."""
 
 from __future__ import annotations
 
@@ -15,8 +15,9 @@ from fastapi.responses import FileResponse, PlainTextResponse, StreamingResponse
 from pydantic import BaseModel, Field
 
 from calchub.contracts import calculations as wire
+from calchub.contracts.projects import Decision, Rejection
 from calchub.domain.states import TERMINAL, State
-from calchub.server.api.deps import CurrentUser, HubDep
+from calchub.server.api.deps import Approver, CalcReader, CalcWriter, HubDep, Reader, Writer
 from calchub.server.api.longpoll import park
 from calchub.server.repositories.calculations import ListQuery
 from calchub.server.services import calculations as calcs
@@ -28,13 +29,13 @@ WAIT_COALESCE_SECONDS = 0.1
 
 
 @router.post("", response_model=wire.Calculation, status_code=status.HTTP_201_CREATED)
-def create(hub: HubDep, user: CurrentUser, body: wire.CalculationCreate) -> wire.Calculation:
+def create(hub: HubDep, user: Writer, body: wire.CalculationCreate) -> wire.Calculation:
     with hub.uow() as session:
         return calcs.submit(session, hub.store, user, [body], hub.calctypes)[0]
 
 
 @router.post("/preview", response_model=wire.Preview)
-def preview(hub: HubDep, user: CurrentUser, body: wire.CalculationCreate) -> wire.Preview:
+def preview(hub: HubDep, user: Writer, body: wire.CalculationCreate) -> wire.Preview:
     """Check and render a submission, and show its batch script, without creating anything."""
     with hub.uow() as session:
         calc, paths, cluster = calcs.preview(session, user, body, hub.calctypes)
@@ -43,14 +44,14 @@ def preview(hub: HubDep, user: CurrentUser, body: wire.CalculationCreate) -> wir
 
 
 @router.get("/{calc_id}/script", response_class=PlainTextResponse)
-def script(hub: HubDep, user: CurrentUser, calc_id: int) -> str:
+def script(hub: HubDep, user: CalcReader, calc_id: int) -> str:
     """The sbatch script, exactly as the cluster's agent submits it (batch clusters only)."""
     with hub.uow() as session:
         return scripts.script(session, user, calc_id)
 
 
 @router.post("/batch", response_model=list[wire.Calculation], status_code=status.HTTP_201_CREATED)
-def create_many(hub: HubDep, user: CurrentUser, body: wire.CalculationBatch) -> list[wire.Calculation]:
+def create_many(hub: HubDep, user: Writer, body: wire.CalculationBatch) -> list[wire.Calculation]:
     """Create many calculations in one transaction: all of them, or none."""
     with hub.uow() as session:
         return calcs.submit(session, hub.store, user, body.calculations, hub.calctypes)
@@ -59,20 +60,23 @@ def create_many(hub: HubDep, user: CurrentUser, body: wire.CalculationBatch) -> 
 @router.get("", response_model=wire.CalculationPage)
 def list_(
     hub: HubDep,
-    user: CurrentUser,
+    user: Reader,
     state: Annotated[list[State] | None, Query()] = None,
     cluster: str | None = None,
     owner: str | None = None,
+    project: str | None = None,
+    favorite: Annotated[bool, Query(description="only your favorites")] = False,
     name: Annotated[str | None, Query(description="exact, or a pattern with *; case is ignored")] = None,
     sort: wire.SortKey = "-id",
     cursor: str | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> wire.CalculationPage:
     query = ListQuery(states=[s.value for s in state or []], name=name, sort=sort, limit=limit)
+    query.favorites_of = user.id if favorite else None
     if cursor:
         query.after = calcs.decode_cursor(cursor)
     with hub.uow() as session:
-        return calcs.search(session, user, query, owner, cluster)
+        return calcs.search(session, user, query, owner, cluster, project)
 
 
 class WaitRequest(BaseModel):
@@ -81,9 +85,7 @@ class WaitRequest(BaseModel):
 
 
 @router.post("/wait", response_model=list[wire.Calculation])
-async def wait_any(
-    hub: HubDep, user: CurrentUser, body: WaitRequest, request: Request
-) -> list[wire.Calculation]:
+async def wait_any(hub: HubDep, user: Reader, body: WaitRequest, request: Request) -> list[wire.Calculation]:
     """Those of ``ids`` that have finished; holds the request until one has, or ``timeout``."""
     deadline = time.monotonic() + body.timeout
     while True:
@@ -97,15 +99,50 @@ async def wait_any(
             await asyncio.sleep(min(WAIT_COALESCE_SECONDS, max(deadline - time.monotonic(), 0)))
 
 
-def _finished(hub: HubDep, user: CurrentUser, ids: list[int]) -> list[wire.Calculation]:
+def _finished(hub: HubDep, user: Reader, ids: list[int]) -> list[wire.Calculation]:
     with hub.uow() as session:
         return calcs.finished_among(session, user, ids)
 
 
 @router.get("/{calc_id}", response_model=wire.Calculation)
-def show(hub: HubDep, user: CurrentUser, calc_id: int) -> wire.Calculation:
+def show(hub: HubDep, user: CalcReader, calc_id: int) -> wire.Calculation:
     with hub.uow() as session:
         return calcs.describe(session, user, calc_id)
+
+
+@router.patch("/{calc_id}", response_model=wire.Calculation)
+def update(hub: HubDep, user: CalcWriter, calc_id: int, body: wire.CalculationUpdate) -> wire.Calculation:
+    """Rename it, or change its priority (within the project's range; moderators beyond it)."""
+    with hub.uow() as session:
+        return calcs.update(session, user, calc_id, body)
+
+
+@router.post("/{calc_id}/approve", response_model=wire.Calculation)
+def approve(hub: HubDep, user: Approver, calc_id: int, body: Decision | None = None) -> wire.Calculation:
+    """Let a calculation that waits for approval queue (moderators and admins)."""
+    with hub.uow() as session:
+        return calcs.decide(session, user, calc_id, True, body.comment if body else None)
+
+
+@router.post("/{calc_id}/reject", response_model=wire.Calculation)
+def reject(hub: HubDep, user: Approver, calc_id: int, body: Rejection) -> wire.Calculation:
+    """Refuse a calculation that waits for approval; the submitter reads the comment."""
+    with hub.uow() as session:
+        return calcs.decide(session, user, calc_id, False, body.comment)
+
+
+@router.put("/{calc_id}/favorite", status_code=status.HTTP_204_NO_CONTENT)
+def favorite(hub: HubDep, user: CalcReader, calc_id: int) -> Response:
+    with hub.uow() as session:
+        calcs.set_favorite(session, user, calc_id, True)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.delete("/{calc_id}/favorite", status_code=status.HTTP_204_NO_CONTENT)
+def unfavorite(hub: HubDep, user: CalcReader, calc_id: int) -> Response:
+    with hub.uow() as session:
+        calcs.set_favorite(session, user, calc_id, False)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 class CancelRequest(BaseModel):
@@ -114,14 +151,14 @@ class CancelRequest(BaseModel):
 
 @router.post("/{calc_id}/cancel", response_model=wire.Calculation)
 def cancel(
-    hub: HubDep, user: CurrentUser, calc_id: int, body: CancelRequest | None = None
+    hub: HubDep, user: CalcWriter, calc_id: int, body: CancelRequest | None = None
 ) -> wire.Calculation:
     with hub.uow() as session:
         return calcs.cancel(session, user, calc_id, body.reason if body else None)
 
 
 @router.delete("/{calc_id}", status_code=status.HTTP_204_NO_CONTENT)
-def delete(hub: HubDep, user: CurrentUser, calc_id: int) -> Response:
+def delete(hub: HubDep, user: CalcWriter, calc_id: int) -> Response:
     with hub.uow() as session:
         calcs.delete(session, user, calc_id)
     hub.store.delete([calc_id])
@@ -129,7 +166,7 @@ def delete(hub: HubDep, user: CurrentUser, calc_id: int) -> Response:
 
 
 @router.get("/{calc_id}/events", response_model=list[wire.Event])
-def events(hub: HubDep, user: CurrentUser, calc_id: int) -> list[wire.Event]:
+def events(hub: HubDep, user: CalcReader, calc_id: int) -> list[wire.Event]:
     with hub.uow() as session:
         return calcs.events(session, user, calc_id)
 
@@ -137,7 +174,7 @@ def events(hub: HubDep, user: CurrentUser, calc_id: int) -> list[wire.Event]:
 @router.get("/{calc_id}/logs", response_class=Response, responses={200: {"content": {"text/plain": {}}}})
 async def logs(
     hub: HubDep,
-    user: CurrentUser,
+    user: CalcReader,
     calc_id: int,
     stream: Literal["stdout", "stderr"] = "stdout",
     attempt: int | None = None,
@@ -153,13 +190,13 @@ async def logs(
     return StreamingResponse(body, media_type="text/plain", headers={"X-Calchub-Attempt": str(chosen)})
 
 
-def _log_view(hub: HubDep, user: CurrentUser, calc_id: int, attempt: int | None) -> tuple[int, State]:
+def _log_view(hub: HubDep, user: Reader, calc_id: int, attempt: int | None) -> tuple[int, State]:
     with hub.uow() as session:
         return files.log_view(session, user, calc_id, attempt)
 
 
 async def _follow(
-    hub: HubDep, user: CurrentUser, calc_id: int, attempt: int, stream: str, offset: int
+    hub: HubDep, user: Reader, calc_id: int, attempt: int, stream: str, offset: int
 ) -> AsyncIterator[bytes]:
     while True:
         event = hub.wakeups.current(f"calc:{calc_id}")
@@ -183,7 +220,7 @@ async def _follow(
 
 
 @router.get("/{calc_id}/files", response_model=list[wire.FileInfo])
-def list_files(hub: HubDep, user: CurrentUser, calc_id: int) -> list[wire.FileInfo]:
+def list_files(hub: HubDep, user: CalcReader, calc_id: int) -> list[wire.FileInfo]:
     with hub.uow() as session:
         return files.listing(session, user, calc_id)
 
@@ -191,7 +228,7 @@ def list_files(hub: HubDep, user: CurrentUser, calc_id: int) -> list[wire.FileIn
 @router.get("/{calc_id}/files/{path:path}", response_class=FileResponse)
 def download(
     hub: HubDep,
-    user: CurrentUser,
+    user: CalcReader,
     calc_id: int,
     path: str,
     kind: Literal["output", "input"] = "output",
@@ -207,7 +244,7 @@ def download(
     response_class=Response,
     responses={200: {"content": {"application/zip": {}}}},
 )
-def archive(hub: HubDep, user: CurrentUser, calc_id: int) -> Response:
+def archive(hub: HubDep, user: CalcReader, calc_id: int) -> Response:
     """Every input and output file, and the logs, as one zip."""
     with hub.uow() as session:
         entries = files.every(session, hub.store, user, calc_id)

@@ -1,17 +1,31 @@
-"""Dependencies that make routes read like prose."""
+"""Dependencies that make routes read like prose, and the permission check of every route.
+
+Each route names what it does with one of the aliases below (``Reader``,
+``Writer``, ``Moderator`` ...); the alias checks the caller's role against
+``domain.permissions`` and the credential's scope. ``describe_permissions``
+then writes each route's rule into the OpenAPI description
+(``x-calchub-permission``), where the permission-matrix test reads it.
+"""
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Callable
+from typing import Annotated, Any
 
-from fastapi import Depends, Request
+from fastapi import APIRouter, Depends, Request
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from calchub.domain.permissions import Action, scope_allows
 from calchub.server.hub import Hub
 from calchub.server.services import auth
-from calchub.server.services.errors import Unauthorized
+from calchub.server.services.errors import Forbidden, Unauthorized
 
-_bearer = HTTPBearer(auto_error=False, description="a user token (chu_...) or an agent key (cha_...)")
+_bearer = HTTPBearer(
+    auto_error=False,
+    description="an access token (a JWT), a personal token (chu_...) or an agent key (cha_...)",
+)
 
 
 def get_hub(request: Request) -> Hub:
@@ -34,8 +48,10 @@ def current_user(hub: HubDep, credentials: Credentials) -> auth.Caller:
     cached = hub.callers.get(secret)
     if isinstance(cached, auth.Caller):
         return cached
+    if secret.startswith(auth.AGENT_PREFIX):
+        raise Unauthorized("agent keys are for the agent endpoints; users sign in or use a personal token")
     with hub.uow() as session:
-        caller = auth.user_for_token(session, secret)
+        caller = auth.user_for_token(session, secret, hub.key)
     hub.callers.put(secret, caller)
     return caller
 
@@ -51,5 +67,74 @@ def current_agent(hub: HubDep, credentials: Credentials) -> auth.AgentCaller:
     return agent
 
 
-CurrentUser = Annotated[auth.Caller, Depends(current_user)]
+current_agent.permission = {"caller": "agent"}  # type: ignore[attr-defined]
+
+
+def require(action: Action, within: str | None = None) -> Callable[..., auth.Caller]:
+    """A dependency: the signed-in caller, if their role and credential allow ``action``.
+
+    ``within`` names the record the route acts on ("project", "calculation"): a caller
+    who does not belong to its project is answered 404, as if it did not exist.
+    """
+
+    def check(request: Request, caller: Annotated[auth.Caller, Depends(current_user)]) -> auth.Caller:
+        if not scope_allows(caller.scope, action, request.method):
+            raise Forbidden("this token is read-only; use a full token to change anything")
+        if not caller.may(action):
+            raise Forbidden(f"a {caller.role} may not do this ({action.value})")
+        return caller
+
+    check.permission = {"caller": "user", "action": action.value, "within": within}  # type: ignore[attr-defined]
+    return check
+
+
+def public() -> None:
+    """Marks a route that anyone may call (health, signing in)."""
+
+
+public.permission = {"caller": "anyone"}  # type: ignore[attr-defined]
+
 CurrentAgent = Annotated[auth.AgentCaller, Depends(current_agent)]
+Anyone = Depends(public)
+Reader = Annotated[auth.Caller, Depends(require(Action.CALCULATIONS_READ))]
+CalcReader = Annotated[auth.Caller, Depends(require(Action.CALCULATIONS_READ, "calculation"))]
+CalcWriter = Annotated[auth.Caller, Depends(require(Action.CALCULATIONS_WRITE, "calculation"))]
+Writer = Annotated[auth.Caller, Depends(require(Action.CALCULATIONS_WRITE))]
+Approver = Annotated[auth.Caller, Depends(require(Action.CALCULATIONS_APPROVE, "calculation"))]
+Self = Annotated[auth.Caller, Depends(require(Action.SELF))]
+ProjectReader = Annotated[auth.Caller, Depends(require(Action.PROJECTS_READ))]
+InProject = Annotated[auth.Caller, Depends(require(Action.PROJECTS_READ, "project"))]
+ProjectMembers = Annotated[auth.Caller, Depends(require(Action.PROJECTS_MEMBERS, "project"))]
+ProjectAdmin = Annotated[auth.Caller, Depends(require(Action.PROJECTS_MANAGE))]
+UsersReader = Annotated[auth.Caller, Depends(require(Action.USERS_READ))]
+UsersBlocker = Annotated[auth.Caller, Depends(require(Action.USERS_BLOCK))]
+PasswordResetter = Annotated[auth.Caller, Depends(require(Action.USERS_PASSWORD))]
+UsersAdmin = Annotated[auth.Caller, Depends(require(Action.USERS_MANAGE))]
+SessionsAdmin = Annotated[auth.Caller, Depends(require(Action.SESSIONS_REVOKE_ALL))]
+ClusterReader = Annotated[auth.Caller, Depends(require(Action.CLUSTERS_READ))]
+ClusterAdmin = Annotated[auth.Caller, Depends(require(Action.CLUSTERS_MANAGE))]
+
+
+def describe_permissions(router: APIRouter) -> APIRouter:
+    """Write each route's rule into its OpenAPI operation; a route without one is a bug."""
+    for route in router.routes:
+        if not isinstance(route, APIRoute):
+            continue
+        rules = _rules(route.dependant)
+        if len(rules) != 1:
+            raise RuntimeError(
+                f"{sorted(route.methods or [])} {route.path} needs exactly one permission rule "
+                f"(deps.require, CurrentAgent or Anyone); it has {len(rules)}"
+            )
+        route.openapi_extra = {**(route.openapi_extra or {}), "x-calchub-permission": rules[0]}
+    return router
+
+
+def _rules(dependant: Dependant) -> list[dict[str, Any]]:
+    found = []
+    call = dependant.call
+    if call is not None and hasattr(call, "permission"):
+        found.append(call.permission)
+    for sub in dependant.dependencies:
+        found += _rules(sub)
+    return found

@@ -7,6 +7,7 @@ from fastapi.responses import JSONResponse
 
 from calchub.domain.states import IllegalTransition
 from calchub.server.services.errors import InvalidInputs, ServiceError
+from calchub.server.services.sessions import Throttled
 
 
 def install(app: FastAPI) -> None:
@@ -19,6 +20,8 @@ def install(app: FastAPI) -> None:
             body["rule"] = error.rule
             body["problems"] = [{"field": f, "rule": r, "message": m} for f, r, m in error.problems]
         headers = {"WWW-Authenticate": "Bearer"} if error.status == 401 else None
+        if isinstance(error, Throttled):
+            headers = {"Retry-After": str(error.retry_after)}
         return JSONResponse(body, status_code=error.status, headers=headers)
 
     @app.exception_handler(IllegalTransition)

@@ -6,12 +6,12 @@ from fastapi import APIRouter
 from sqlalchemy import text
 
 import calchub
-from calchub.server.api.deps import HubDep
+from calchub.server.api.deps import Anyone, HubDep
 
 router = APIRouter(tags=["health"])
 
 
-@router.get("/health")
+@router.get("/health", dependencies=[Anyone])
 def health(hub: HubDep) -> dict[str, Any]:
     """Liveness and database reachability; needs no credentials."""
     with hub.engine.connect() as connection:

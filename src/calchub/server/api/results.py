@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query, Response
 
 from calchub.contracts import results as wire
 from calchub.domain.states import State
-from calchub.server.api.deps import CurrentUser, HubDep
+from calchub.server.api.deps import CalcReader, HubDep, Reader
 from calchub.server.repositories.results import TableQuery
 from calchub.server.services import results
 
@@ -16,7 +16,7 @@ router = APIRouter(tags=["results"])
 
 
 @router.get("/calculations/{calc_id}/results", response_model=wire.CalculationResults)
-def of_calculation(hub: HubDep, user: CurrentUser, calc_id: int) -> wire.CalculationResults:
+def of_calculation(hub: HubDep, user: CalcReader, calc_id: int) -> wire.CalculationResults:
     with hub.uow() as session:
         return results.of_calculation(session, user, calc_id)
 
@@ -24,7 +24,7 @@ def of_calculation(hub: HubDep, user: CurrentUser, calc_id: int) -> wire.Calcula
 @router.get("/results", response_model=wire.ResultsTable)
 def table(
     hub: HubDep,
-    user: CurrentUser,
+    user: Reader,
     type: Annotated[str | None, Query(description="only calculations of this type")] = None,
     project: str | None = None,
     study: str | None = None,
@@ -43,14 +43,13 @@ def table(
         results.check_fields(chosen)
     query = TableQuery(
         calctype=type,
-        project=project,
         study=study,
         states=[s.value for s in state or []],
         ids=ids or [],
         limit=limit,
     )
     with hub.uow() as session:
-        found = results.table(session, user, query, owner, chosen)
+        found = results.table(session, user, query, owner, project, chosen)
     if format == "csv":
         return Response(results.as_csv(found), media_type="text/csv; charset=utf-8")
     return found

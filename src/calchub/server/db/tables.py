@@ -55,15 +55,84 @@ class Base(DeclarativeBase):
     type_annotation_map = {datetime: UTCDateTime, dict[str, Any]: JSON, list[Any]: JSON}
 
 
-class User(Base):
+class Quotas:
+    """Limits a project or a user may carry; none when unset."""
+
+    max_running: Mapped[int | None]
+    max_queued: Mapped[int | None]
+    core_hours: Mapped[float | None]
+    quota_days: Mapped[int] = mapped_column(default=30)
+
+
+class User(Quotas, Base):
     __tablename__ = "users"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     username: Mapped[str] = mapped_column(String(100), unique=True)
     email: Mapped[str | None] = mapped_column(String(320))
     role: Mapped[str] = mapped_column(String(20), default="user")
     password_hash: Mapped[str | None] = mapped_column(String(200))
+    #: False while blocked: every session, refresh token and API token stops working.
     is_active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(default=now)
+    #: Access tokens issued before this are refused (sign out everywhere, blocking).
+    sessions_revoked_at: Mapped[datetime | None]
+
+
+class RefreshToken(Base):
+    """One refresh token; each use rotates it into a new one of the same family."""
+
+    __tablename__ = "refresh_tokens"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    family: Mapped[str] = mapped_column(String(36), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=now)
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+
+
+class SignInFailures(Base):
+    """Failed sign-ins per account (``user:<name>``) and per address (``addr:<ip>``)."""
+
+    __tablename__ = "sign_in_failures"
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    failures: Mapped[int] = mapped_column(default=0)
+    last_at: Mapped[datetime] = mapped_column(default=now)
+
+
+class Project(Quotas, Base):
+    """A research group's proposal or topic; every calculation belongs to one."""
+
+    __tablename__ = "projects"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    description: Mapped[str] = mapped_column(Text, default="")
+    #: The user whose personal project this is (``~username``), if it is one.
+    personal_of: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), unique=True)
+    requires_approval: Mapped[bool] = mapped_column(default=False)
+    priority_min: Mapped[int] = mapped_column(default=-100)
+    priority_max: Mapped[int] = mapped_column(default=100)
+    created_at: Mapped[datetime] = mapped_column(default=now)
+
+
+class ProjectMember(Base):
+    __tablename__ = "project_members"
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True)
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    role: Mapped[str] = mapped_column(String(20), default="member")
+    added_at: Mapped[datetime] = mapped_column(default=now)
+
+
+class Favorite(Base):
+    __tablename__ = "favorites"
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    calculation_id: Mapped[int] = mapped_column(
+        ForeignKey("calculations.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    added_at: Mapped[datetime] = mapped_column(default=now)
 
 
 class ApiToken(Base):
@@ -73,6 +142,8 @@ class ApiToken(Base):
     name: Mapped[str] = mapped_column(String(100))
     prefix: Mapped[str] = mapped_column(String(20))
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    #: "read" (looks only) or "full".
+    scope: Mapped[str] = mapped_column(String(10), default="full")
     created_at: Mapped[datetime] = mapped_column(default=now)
     expires_at: Mapped[datetime | None]
     revoked_at: Mapped[datetime | None]
@@ -100,12 +171,15 @@ class AgentKey(Base):
     key_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(default=now)
     revoked_at: Mapped[datetime | None]
+    #: A rotated key keeps working until then, so its agent can be given the new one.
+    expires_at: Mapped[datetime | None]
 
 
 class Calculation(Base):
     __tablename__ = "calculations"
     __table_args__ = (
         Index("ix_calculations_owner", "owner_id", "id"),
+        Index("ix_calculations_project", "project_id", "state"),
         # Never reuse an id: files in the artifact store are keyed by it.
         {"sqlite_autoincrement": True},
     )
@@ -139,8 +213,8 @@ class Calculation(Base):
     calctype_digest: Mapped[str | None] = mapped_column(String(64))
     inputs: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     analyses: Mapped[list[Any] | None] = mapped_column(JSON)
-    #: Labels that group calculations for the results table.
-    project: Mapped[str | None] = mapped_column(String(100), index=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id"))
+    #: A label that groups calculations for the results table (a record of its own later).
     study: Mapped[str | None] = mapped_column(String(100), index=True)
     bytes_freed: Mapped[int | None] = mapped_column(BigInteger)
     #: Resources only a batch scheduler reads (nodes, tasks, partition, QOS, mail ...).

@@ -11,7 +11,15 @@ from sqlalchemy import ColumnElement, Row, and_, bindparam, delete, func, insert
 from sqlalchemy.orm import Session
 
 from calchub.domain.states import HELD, State
-from calchub.server.db.tables import Calculation, CalculationEvent, CalculationFile, Cluster, User
+from calchub.server.db.tables import (
+    Calculation,
+    CalculationEvent,
+    CalculationFile,
+    Cluster,
+    Favorite,
+    Project,
+    User,
+)
 
 _HELD = [s.value for s in HELD]
 
@@ -23,6 +31,11 @@ class ListQuery:
     cluster_id: int | None = None
     name: str | None = None
     ids: Sequence[int] = ()
+    project_id: int | None = None
+    #: Only calculations of these projects; all when None (moderators, admins).
+    project_ids: Sequence[int] | None = None
+    #: Only the favorites of this user.
+    favorites_of: int | None = None
     sort: str = "-id"
     after: tuple[Any, int] | None = None
     limit: int = 100
@@ -48,14 +61,26 @@ def get(session: Session, calc_id: int, *, lock: bool = False) -> Calculation | 
     return session.get(Calculation, calc_id, with_for_update=lock or None)
 
 
-def search(session: Session, query: ListQuery) -> list[tuple[Calculation, str, str]]:
-    """Calculations with their owner's and cluster's names, keyset-paginated."""
+def search(session: Session, query: ListQuery) -> list[tuple[Calculation, str, str, str]]:
+    """Calculations with their owner's, cluster's and project's names, keyset-paginated."""
     column = _SORT_COLUMNS[query.sort.lstrip("-")]
     descending = query.sort.startswith("-")
-    stmt = select(Calculation, User.username, Cluster.name).join(User).join(Cluster)
+    stmt = (
+        select(Calculation, User.username, Cluster.name, Project.name)
+        .join(User, User.id == Calculation.owner_id)
+        .join(Cluster, Cluster.id == Calculation.cluster_id)
+        .join(Project, Project.id == Calculation.project_id)
+    )
     conditions: list[ColumnElement[bool]] = []
     if query.owner_id is not None:
         conditions.append(Calculation.owner_id == query.owner_id)
+    if query.project_id is not None:
+        conditions.append(Calculation.project_id == query.project_id)
+    if query.project_ids is not None:
+        conditions.append(Calculation.project_id.in_(query.project_ids))
+    if query.favorites_of is not None:
+        mine = select(Favorite.calculation_id).where(Favorite.user_id == query.favorites_of)
+        conditions.append(Calculation.id.in_(mine))
     if query.states:
         conditions.append(Calculation.state.in_(query.states))
     if query.cluster_id is not None:
@@ -75,7 +100,25 @@ def search(session: Session, query: ListQuery) -> list[tuple[Calculation, str, s
             conditions.append(or_(column > value, and_(column == value, Calculation.id > last_id)))
     order = [column.desc(), Calculation.id.desc()] if descending else [column, Calculation.id]
     stmt = stmt.where(*conditions).order_by(*order).limit(query.limit)
-    return [(row[0], row[1], row[2]) for row in session.execute(stmt)]
+    return [(row[0], row[1], row[2], row[3]) for row in session.execute(stmt)]
+
+
+def favorites_among(session: Session, user_id: int, calc_ids: Sequence[int]) -> set[int]:
+    if not calc_ids:
+        return set()
+    stmt = select(Favorite.calculation_id).where(
+        Favorite.user_id == user_id, Favorite.calculation_id.in_(calc_ids)
+    )
+    return set(session.scalars(stmt))
+
+
+def set_favorite(session: Session, user_id: int, calc_id: int, on: bool) -> None:
+    found = session.get(Favorite, (user_id, calc_id))
+    if on and found is None:
+        session.add(Favorite(user_id=user_id, calculation_id=calc_id))
+    elif not on and found is not None:
+        session.delete(found)
+    session.flush()
 
 
 def _like(pattern: str) -> str:
@@ -103,11 +146,20 @@ _CLAIM_COLUMNS = (
     Calculation.inputs,
     Calculation.analyses,
     Calculation.scheduler,
+    Calculation.project_id,
+    Calculation.owner_id,
 )
 
 
-def queued_for(session: Session, cluster_id: int, limit: int) -> Sequence[Row[Any]]:
-    """Queued work of a cluster, best first, locked so that no other replica takes it."""
+def queued_for(
+    session: Session,
+    cluster_id: int,
+    limit: int,
+    skip_projects: Iterable[int] = (),
+    skip_owners: Iterable[int] = (),
+) -> Sequence[Row[Any]]:
+    """Queued work of a cluster, best first, locked so that no other replica takes it;
+    none of the projects and owners to skip (those at their ``max_running``)."""
     stmt = (
         select(*_CLAIM_COLUMNS)
         .where(Calculation.cluster_id == cluster_id, Calculation.state == State.QUEUED.value)
@@ -115,6 +167,10 @@ def queued_for(session: Session, cluster_id: int, limit: int) -> Sequence[Row[An
         .limit(limit)
         .with_for_update(skip_locked=True)
     )
+    if skip_projects := list(skip_projects):
+        stmt = stmt.where(Calculation.project_id.not_in(skip_projects))
+    if skip_owners := list(skip_owners):
+        stmt = stmt.where(Calculation.owner_id.not_in(skip_owners))
     return session.execute(stmt).all()
 
 
@@ -240,6 +296,7 @@ def put_file(session: Session, record: CalculationFile) -> None:
 
 
 def remove(session: Session, calc: Calculation) -> None:
+    session.execute(delete(Favorite).where(Favorite.calculation_id == calc.id))
     session.execute(delete(CalculationEvent).where(CalculationEvent.calculation_id == calc.id))
     session.execute(delete(CalculationFile).where(CalculationFile.calculation_id == calc.id))
     session.delete(calc)

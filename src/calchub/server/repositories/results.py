@@ -66,7 +66,9 @@ def of(session: Session, calc_id: int) -> list[Result]:
 class TableQuery:
     owner_id: int | None = None
     calctype: str | None = None
-    project: str | None = None
+    project_id: int | None = None
+    #: Only calculations of these projects; all when None (moderators, admins).
+    project_ids: list[int] | None = None
     study: str | None = None
     states: list[str] = field(default_factory=list)
     ids: list[int] = field(default_factory=list)
@@ -78,12 +80,14 @@ def calculations(session: Session, query: TableQuery) -> list[Calculation]:
     filters = {
         Calculation.owner_id: query.owner_id,
         Calculation.calctype: query.calctype,
-        Calculation.project: query.project,
+        Calculation.project_id: query.project_id,
         Calculation.study: query.study,
     }
     for column, wanted in filters.items():
         if wanted is not None:
             stmt = stmt.where(column == wanted)
+    if query.project_ids is not None:
+        stmt = stmt.where(Calculation.project_id.in_(query.project_ids))
     if query.states:
         stmt = stmt.where(Calculation.state.in_(query.states))
     if query.ids:

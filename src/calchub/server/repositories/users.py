@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from calchub.server.db.tables import ApiToken, User
+from calchub.server.db.tables import ApiToken, Calculation, User
 
 
 def count(session: Session) -> int:
@@ -50,3 +50,21 @@ def token_of(session: Session, user_id: int, token_id: int) -> ApiToken | None:
 def revoke_token(session: Session, token: ApiToken, at: datetime) -> None:
     token.revoked_at = at
     session.flush()
+
+
+def listing(session: Session) -> list[User]:
+    return list(session.scalars(select(User).order_by(User.username)))
+
+
+def remove(session: Session, user: User) -> None:
+    session.delete(user)
+    session.flush()
+
+
+def revoke_sessions_of_all(session: Session, at: datetime) -> None:
+    session.execute(update(User).values(sessions_revoked_at=at))
+
+
+def owned_calculations(session: Session, user_id: int) -> int:
+    stmt = select(func.count()).select_from(Calculation).where(Calculation.owner_id == user_id)
+    return session.scalar(stmt) or 0

@@ -16,6 +16,7 @@ from calchub.domain.states import HELD, TERMINAL, IllegalTransition, State
 from calchub.server.db.tables import Calculation, CalculationFile, now
 from calchub.server.repositories import calculations as repo
 from calchub.server.repositories import clusters as cluster_repo
+from calchub.server.repositories import projects as project_repo
 from calchub.server.repositories import results as results_repo
 from calchub.server.services import transitions
 from calchub.server.services.auth import AgentCaller
@@ -67,14 +68,28 @@ def claim_once(
         return wire.ClaimReply(cancel=cancel, lease_seconds=lease)
     slots = Slots(request.cores, request.gpus, request.memory)
     picked: list[Row[Any]] = []
-    # A few more than asked for, so small work can pass a big calculation that does not fit.
-    for row in repo.queued_for(session, agent.cluster_id, limit=request.max_count + 16):
+    # What projects and users may still start under their max_running; the full ones are skipped.
+    projects_left, owners_left = project_repo.running_limits(session)
+    candidates = repo.queued_for(
+        session,
+        agent.cluster_id,
+        limit=request.max_count + 16,  # a few more, so small work can pass a big one that does not fit
+        skip_projects=[k for k, n in projects_left.items() if n == 0],
+        skip_owners=[k for k, n in owners_left.items() if n == 0],
+    )
+    for row in candidates:
         if len(picked) == request.max_count:
             break
         too_big = request.job_cores is not None and row.cores > request.job_cores
-        if not too_big and slots.fits(row.cores, row.gpus, row.memory):
-            slots = slots.minus(row.cores, row.gpus, row.memory)
-            picked.append(row)
+        if too_big or not slots.fits(row.cores, row.gpus, row.memory):
+            continue
+        if projects_left.get(row.project_id, 1) == 0 or owners_left.get(row.owner_id, 1) == 0:
+            continue
+        for left, key in ((projects_left, row.project_id), (owners_left, row.owner_id)):
+            if key in left:
+                left[key] -= 1
+        slots = slots.minus(row.cores, row.gpus, row.memory)
+        picked.append(row)
     until = now() + timedelta(seconds=lease)
     changes = []
     for row in picked:

@@ -1,20 +1,37 @@
-"""Who is asking: users with API tokens, agents with their cluster's key."""
+"""Who is asking: users (access tokens, personal API tokens) and agents (their cluster's key).
+
+Three kinds of credential arrive as ``Authorization: Bearer``:
+
+- an access token (a JWT, from signing in; minutes long),
+- a personal API token (``chu_...``; named, scoped, expiring, revocable),
+- an agent key (``cha_...``; valid only for its cluster's agent endpoints).
+
+Only SHA-256 digests of tokens and keys are stored. A blocked user's every
+credential fails at once, because each check reads the user's row.
+"""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import secrets
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from argon2 import PasswordHasher
-from argon2.exceptions import VerificationError
+from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy.orm import Session
 
-from calchub.server.db.tables import AgentKey, ApiToken, Cluster, User, now
+from calchub.domain.permissions import Action, ProjectRole, Scope, allows, sees_all_projects
+from calchub.server.db.tables import AgentKey, ApiToken, User, now
 from calchub.server.repositories import clusters as cluster_repo
+from calchub.server.repositories import projects as project_repo
+from calchub.server.repositories import sessions as session_repo
 from calchub.server.repositories import users as user_repo
-from calchub.server.services.errors import Conflict, NotFound, Unauthorized
+from calchub.server.services import access
+from calchub.server.services.errors import NotFound, Unauthorized
+from calchub.server.services.unit import wake
 
 USER_PREFIX = "chu_"
 AGENT_PREFIX = "cha_"
@@ -26,14 +43,30 @@ class Caller:
     id: int
     username: str
     role: str
+    scope: str = Scope.FULL.value
+    #: The caller's projects: project id -> role in it.
+    projects: Mapping[int, str] = field(default_factory=dict)
 
     @property
     def is_admin(self) -> bool:
         return self.role == "admin"
 
     @property
+    def sees_all(self) -> bool:
+        return sees_all_projects(self.role)
+
+    @property
     def actor(self) -> str:
         return f"user:{self.username}"
+
+    def may(self, action: Action) -> bool:
+        return allows(self.role, action)
+
+    def sees(self, project_id: int) -> bool:
+        return self.sees_all or project_id in self.projects
+
+    def manages(self, project_id: int) -> bool:
+        return self.is_admin or self.projects.get(project_id) == ProjectRole.MANAGER.value
 
 
 @dataclass(frozen=True)
@@ -55,9 +88,26 @@ def hash_password(password: str) -> str:
     return _hasher.hash(password)
 
 
-def user_for_token(session: Session, token: str) -> Caller:
+@functools.cache
+def _stand_in(hasher: PasswordHasher) -> str:
+    return hasher.hash(secrets.token_urlsafe(16))
+
+
+def password_matches(user: User | None, password: str) -> bool:
+    """Argon2 verification; an unknown account or one without a password costs the same time."""
+    stored = user.password_hash if user is not None else None
+    try:
+        _hasher.verify(stored or _stand_in(_hasher), password)
+    except (VerificationError, InvalidHashError):
+        return False
+    return stored is not None
+
+
+def user_for_token(session: Session, token: str, key: str) -> Caller:
+    if access.looks_like_jwt(token):
+        return _user_for_access_token(session, token, key)
     if not token.startswith(USER_PREFIX):
-        raise Unauthorized("this is not a user token (user tokens start with chu_)")
+        raise Unauthorized("this is not a user token (user tokens start with chu_; access tokens are JWTs)")
     found = user_repo.token_by_hash(session, digest(token))
     if found is None:
         raise Unauthorized("unknown token: log in again or create a new token")
@@ -66,9 +116,28 @@ def user_for_token(session: Session, token: str) -> Caller:
         raise Unauthorized("this token was revoked")
     if record.expires_at is not None and record.expires_at < now():
         raise Unauthorized("this token has expired: log in again")
+    return _caller(session, user, record.scope)
+
+
+def _user_for_access_token(session: Session, token: str, key: str) -> Caller:
+    claims = access.verify(key, token)
+    user = user_repo.by_id(session, claims.user_id)
+    if user is None:
+        raise Unauthorized("the account of this access token is gone")
+    if user.sessions_revoked_at is not None and claims.issued_at < user.sessions_revoked_at.replace(
+        microsecond=0
+    ):
+        raise Unauthorized("this session was ended: sign in again")
+    if not session_repo.family_alive(session, claims.session, now()):
+        raise Unauthorized("this session was ended: sign in again")
+    return _caller(session, user, Scope.FULL.value)
+
+
+def _caller(session: Session, user: User, scope: str) -> Caller:
     if not user.is_active:
-        raise Unauthorized(f"user {user.username!r} is blocked")
-    return Caller(user.id, user.username, user.role)
+        raise Unauthorized(f"user {user.username!r} is blocked; a moderator can unblock them")
+    memberships = project_repo.memberships_of(session, user.id)
+    return Caller(user.id, user.username, user.role, scope, {m.project_id: m.role for m in memberships})
 
 
 def agent_for_key(session: Session, key: str) -> AgentCaller:
@@ -80,22 +149,15 @@ def agent_for_key(session: Session, key: str) -> AgentCaller:
     record, cluster = found
     if record.revoked_at is not None:
         raise Unauthorized("this agent key was revoked: issue a new one with `calchub cluster key`")
+    if record.expires_at is not None and record.expires_at < now():
+        raise Unauthorized(
+            "this agent key was rotated and its grace period is over: give the agent the new key"
+        )
     return AgentCaller(cluster.id, cluster.name, cluster.enabled)
 
 
-def login(session: Session, username: str, password: str, days: int = 30) -> tuple[ApiToken, str]:
-    user = user_repo.by_username(session, username)
-    if user is None or user.password_hash is None or not user.is_active:
-        raise Unauthorized("wrong username or password")
-    try:
-        _hasher.verify(user.password_hash, password)
-    except VerificationError:
-        raise Unauthorized("wrong username or password") from None
-    return issue_token(session, user.id, "login", now() + timedelta(days=days))
-
-
 def issue_token(
-    session: Session, user_id: int, name: str, expires_at: datetime | None
+    session: Session, user_id: int, name: str, expires_at: datetime | None, scope: str = Scope.FULL.value
 ) -> tuple[ApiToken, str]:
     secret = new_secret(USER_PREFIX)
     record = ApiToken(
@@ -104,8 +166,21 @@ def issue_token(
         prefix=secret[:10],
         token_hash=digest(secret),
         expires_at=expires_at,
+        scope=scope,
     )
     return user_repo.add_token(session, record), secret
+
+
+def issue_agent_key(session: Session, cluster_id: int) -> tuple[AgentKey, str]:
+    secret = new_secret(AGENT_PREFIX)
+    key = cluster_repo.add_key(
+        session, AgentKey(cluster_id=cluster_id, prefix=secret[:10], key_hash=digest(secret))
+    )
+    return key, secret
+
+
+def token_lifetime(days: int | None) -> datetime | None:
+    return now() + timedelta(days=days) if days else None
 
 
 def tokens_of(session: Session, caller: Caller) -> list[ApiToken]:
@@ -118,33 +193,5 @@ def revoke_token(session: Session, caller: Caller, token_id: int) -> ApiToken:
         raise NotFound(f"you have no token {token_id}")
     if record.revoked_at is None:
         user_repo.revoke_token(session, record, now())
+        wake(session, "callers")
     return record
-
-
-def create_user(session: Session, username: str, password: str | None, role: str) -> User:
-    if user_repo.by_username(session, username) is not None:
-        raise Conflict(f"user {username!r} exists already")
-    hashed = hash_password(password) if password else None
-    return user_repo.add(session, User(username=username, role=role, password_hash=hashed))
-
-
-@dataclass(frozen=True)
-class Bootstrap:
-    username: str
-    password: str
-    token: str
-    cluster: str
-    agent_key: str
-
-
-def bootstrap(session: Session, cluster_name: str = "local") -> Bootstrap | None:
-    """On an empty database: an admin, a token for the CLI, a local cluster and its key."""
-    if user_repo.count(session) > 0:
-        return None
-    password = secrets.token_urlsafe(12)
-    admin = create_user(session, "admin", password, "admin")
-    _, token = issue_token(session, admin.id, "calchub up", None)
-    cluster = cluster_repo.add(session, Cluster(name=cluster_name, description="this machine"))
-    key = new_secret(AGENT_PREFIX)
-    cluster_repo.add_key(session, AgentKey(cluster_id=cluster.id, prefix=key[:10], key_hash=digest(key)))
-    return Bootstrap("admin", password, token, cluster_name, key)

@@ -1,4 +1,10 @@
-"""Submitting, finding, cancelling and deleting calculations."""
+"""Submitting, finding, changing, cancelling and deleting calculations.
+
+A calculation is seen by the members of its project (and by moderators and
+admins); to anyone else it does not exist (404). Its owner, the project's
+managers and admins may change, cancel and delete it; moderators may cancel
+it, raise its priority, and approve or reject it while it waits.
+"""
 
 from __future__ import annotations
 
@@ -14,15 +20,19 @@ from sqlalchemy.orm import Session
 import calchub
 from calchub.calctypes.registry import Registry
 from calchub.contracts import calculations as wire
+from calchub.domain.permissions import Action
 from calchub.domain.states import CANCELLABLE, TERMINAL, State
-from calchub.server.db.tables import Calculation, CalculationFile, Cluster, now
+from calchub.server.db.tables import Calculation, CalculationFile, Cluster, Project, now
 from calchub.server.repositories import calculations as repo
 from calchub.server.repositories import clusters as cluster_repo
+from calchub.server.repositories import projects as project_repo
 from calchub.server.repositories import users as user_repo
-from calchub.server.services import calctypes, transitions
+from calchub.server.services import calctypes, quotas, transitions
 from calchub.server.services import clusters as cluster_service
+from calchub.server.services import projects as project_service
 from calchub.server.services.auth import Caller
-from calchub.server.services.errors import Conflict, Invalid, NotFound
+from calchub.server.services.errors import Conflict, Forbidden, Invalid, NotFound
+from calchub.server.services.unit import wake
 from calchub.server.storage import Store
 
 
@@ -37,14 +47,21 @@ def submit(
     clusters = _clusters_for(session, {r.cluster for r in requests})
     # Check and render everything before any file is written: the store is not rolled back.
     many = len(requests) > 1
-    plans = [
-        calctypes.plan(registry, r, f"calculations[{i}]." if many else "") for i, r in enumerate(requests)
+    where = [f"calculations[{i}]." if many else "" for i in range(len(requests))]
+    plans = [calctypes.plan(registry, r, w) for r, w in zip(requests, where, strict=True)]
+    projects = [
+        project_service.for_submission(session, caller, r.project, f"{w}project")
+        for r, w in zip(requests, where, strict=True)
     ]
+    for r, project, w in zip(requests, projects, where, strict=True):
+        _check_priority(caller, project, r.priority, f"{w}priority")
+    _within_quotas(session, caller, projects, plans)
     _same_version_same_definition(session, plans)
     inputs = [p.files for p in plans]
     created_at = now()
     rows = [
-        _new_row(caller, clusters[r.cluster], r, p, created_at) for r, p in zip(requests, plans, strict=True)
+        _new_row(caller, clusters[r.cluster], project, r, p, created_at)
+        for r, project, p in zip(requests, projects, plans, strict=True)
     ]
     ids = repo.insert_calculations(session, rows)
     calcs = [_unsaved(i, row) for i, row in zip(ids, rows, strict=True)]
@@ -52,7 +69,33 @@ def submit(
     for calc_id, files in zip(ids, inputs, strict=True):
         _store_inputs(session, store, calc_id, files)
     names = {c.id: c.name for c in clusters.values()}
-    return [to_wire(c, caller.username, names[c.cluster_id], []) for c in calcs]
+    return [
+        to_wire(c, caller.username, names[c.cluster_id], [], p.name)
+        for c, p in zip(calcs, projects, strict=True)
+    ]
+
+
+def _check_priority(caller: Caller, project: Project, priority: int, field: str) -> None:
+    if caller.may(Action.PRIORITY_RAISE) or project.priority_min <= priority <= project.priority_max:
+        return
+    raise Invalid(
+        f"project {project.name!r} allows priorities {project.priority_min} to {project.priority_max}, "
+        f"not {priority}; a moderator can raise it",
+        field,
+    )
+
+
+def _within_quotas(
+    session: Session, caller: Caller, projects: Sequence[Project], plans: Sequence[calctypes.Plan]
+) -> None:
+    owner = user_repo.by_id(session, caller.id)
+    assert owner is not None
+    asked: dict[int, tuple[Project, int, float]] = {}
+    for project, plan in zip(projects, plans, strict=True):
+        hours = plan.resources.cores * (plan.resources.walltime or 0) / 3600
+        _, count, total = asked.get(project.id, (project, 0, 0.0))
+        asked[project.id] = (project, count + 1, total + hours)
+    quotas.check(session, [quotas.Request(p, owner, n, h) for p, n, h in asked.values()])
 
 
 def preview(
@@ -61,9 +104,12 @@ def preview(
     """What submitting ``request`` would create, without creating anything (``--dry-run``)."""
     cluster = _clusters_for(session, {request.cluster})[request.cluster]
     plan = calctypes.plan(registry, request)
+    project = project_service.for_submission(session, caller, request.project)
+    _check_priority(caller, project, request.priority, "priority")
     cluster_service.check_partition(cluster, plan.resources)
-    row = _unsaved(0, _new_row(caller, cluster, request, plan, now()))
-    return to_wire(row, caller.username, cluster.name, []), [path for path, _ in plan.files], cluster
+    row = _unsaved(0, _new_row(caller, cluster, project, request, plan, now()))
+    calc = to_wire(row, caller.username, cluster.name, [], project.name)
+    return calc, [path for path, _ in plan.files], cluster
 
 
 def _unsaved(calc_id: int, row: dict[str, Any]) -> Any:
@@ -101,13 +147,20 @@ def _clusters_for(session: Session, names: set[str]) -> dict[str, Cluster]:
 
 
 def _new_row(
-    caller: Caller, cluster: Cluster, r: wire.CalculationCreate, plan: calctypes.Plan, at: datetime
+    caller: Caller,
+    cluster: Cluster,
+    project: Project,
+    r: wire.CalculationCreate,
+    plan: calctypes.Plan,
+    at: datetime,
 ) -> dict[str, Any]:
+    state = State.PENDING_APPROVAL if project.requires_approval else State.QUEUED
     return {
         "name": r.name,
         "owner_id": caller.id,
         "cluster_id": cluster.id,
-        "state": State.QUEUED.value,
+        "project_id": project.id,
+        "state": state.value,
         "command": plan.command,
         "env": plan.env,
         "outputs": plan.outputs,
@@ -126,7 +179,6 @@ def _new_row(
         "calctype_digest": plan.typed.get("calctype_digest"),
         "inputs": plan.typed.get("inputs"),
         "analyses": plan.typed.get("analyses"),
-        "project": r.project,
         "study": r.study,
         "bytes_freed": None,
         "scheduler": plan.resources.scheduler_fields() or None,
@@ -176,13 +228,20 @@ class CalculationRow(Protocol):
     calctype_version: str | None
     inputs: dict[str, Any] | None
     analyses: list[Any] | None
-    project: str | None
+    project_id: int
     study: str | None
     bytes_freed: int | None
     scheduler: dict[str, Any] | None
 
 
-def to_wire(calc: CalculationRow, owner: str, cluster: str, files: list[CalculationFile]) -> wire.Calculation:
+def to_wire(
+    calc: CalculationRow,
+    owner: str,
+    cluster: str,
+    files: list[CalculationFile],
+    project: str,
+    favorite: bool = False,
+) -> wire.Calculation:
     return wire.Calculation(
         id=calc.id,
         name=calc.name,
@@ -214,8 +273,9 @@ def to_wire(calc: CalculationRow, owner: str, cluster: str, files: list[Calculat
         type_version=calc.calctype_version,
         inputs=calc.inputs,
         analyses=calc.analyses,
-        project=calc.project,
+        project=project,
         study=calc.study,
+        favorite=favorite,
         bytes_freed=calc.bytes_freed,
     )
 
@@ -223,21 +283,33 @@ def to_wire(calc: CalculationRow, owner: str, cluster: str, files: list[Calculat
 def visible(session: Session, caller: Caller, calc_id: int) -> Calculation:
     """The calculation, if it exists and the caller may see it (404 either way, so ids don't leak)."""
     calc = repo.get(session, calc_id)
-    if calc is None or not (caller.is_admin or calc.owner_id == caller.id):
+    if calc is None or not caller.sees(calc.project_id):
         raise NotFound(f"no calculation {calc_id}")
+    return calc
+
+
+def _changeable(session: Session, caller: Caller, calc_id: int, what: str) -> Calculation:
+    """The calculation, if the caller may change it: its owner, its project's managers, admins."""
+    calc = visible(session, caller, calc_id)
+    if calc.owner_id != caller.id and not caller.manages(calc.project_id):
+        raise Forbidden(
+            f"only its owner, the managers of its project and admins can {what} calculation {calc_id}"
+        )
     return calc
 
 
 def describe(session: Session, caller: Caller, calc_id: int) -> wire.Calculation:
     calc = visible(session, caller, calc_id)
-    return _describe(session, calc)
+    return _describe(session, caller, calc)
 
 
-def _describe(session: Session, calc: Calculation) -> wire.Calculation:
+def _describe(session: Session, caller: Caller, calc: Calculation) -> wire.Calculation:
     owner = user_repo.by_id(session, calc.owner_id)
     cluster = cluster_repo.by_ids(session, {calc.cluster_id})[calc.cluster_id]
+    project = project_repo.by_ids(session, {calc.project_id})[calc.project_id]
     files = repo.files_of(session, [calc.id])[calc.id]
-    return to_wire(calc, owner.username if owner else "?", cluster.name, files)
+    favorite = calc.id in repo.favorites_among(session, caller.id, [calc.id])
+    return to_wire(calc, owner.username if owner else "?", cluster.name, files, project.name, favorite)
 
 
 def encode_cursor(value: Any, last_id: int) -> str:
@@ -260,25 +332,32 @@ _SORT_VALUE = {"id": "id", "created": "created_at", "priority": "priority", "nam
 
 
 def search(
-    session: Session, caller: Caller, query: repo.ListQuery, owner: str | None, cluster: str | None
+    session: Session,
+    caller: Caller,
+    query: repo.ListQuery,
+    owner: str | None = None,
+    cluster: str | None = None,
+    project: str | None = None,
 ) -> wire.CalculationPage:
+    """The calculations of the projects the caller sees, filtered."""
+    query.project_ids = None if caller.sees_all else sorted(caller.projects)
     if owner is not None:
         user = user_repo.by_username(session, owner)
         if user is None:
             return wire.CalculationPage(items=[])
-        if not caller.is_admin and user.id != caller.id:
-            raise NotFound(f"you can only list your own calculations, not {owner!r}'s", "owner")
         query.owner_id = user.id
-    elif not caller.is_admin:
-        query.owner_id = caller.id
+    if project is not None:
+        query.project_id = project_service.visible(session, caller, project).id
     if cluster is not None:
         found = cluster_repo.by_name(session, cluster)
         if found is None:
             raise NotFound(f"no cluster named {cluster!r}", "cluster")
         query.cluster_id = found.id
     rows = repo.search(session, query)
-    files = repo.files_of(session, [c.id for c, _, _ in rows])
-    items = [to_wire(c, o, cl, files[c.id]) for c, o, cl in rows]
+    ids = [c.id for c, _, _, _ in rows]
+    files = repo.files_of(session, ids)
+    favorites = repo.favorites_among(session, caller.id, ids)
+    items = [to_wire(c, o, cl, files[c.id], p, c.id in favorites) for c, o, cl, p in rows]
     next_cursor = None
     if len(rows) == query.limit:
         last = rows[-1][0]
@@ -288,23 +367,73 @@ def search(
 
 def finished_among(session: Session, caller: Caller, ids: Sequence[int]) -> list[wire.Calculation]:
     query = repo.ListQuery(ids=ids, states=[s.value for s in TERMINAL], limit=len(ids), sort="id")
-    return search(session, caller, query, None, None).items
+    return search(session, caller, query).items
 
 
 def cancel(session: Session, caller: Caller, calc_id: int, reason: str | None) -> wire.Calculation:
-    calc = visible(session, caller, calc_id)
+    calc = visible(session, caller, calc_id) if caller.may(Action.CALCULATIONS_APPROVE) else None
+    calc = calc or _changeable(session, caller, calc_id, "cancel")
     state = State(calc.state)
     if state not in CANCELLABLE:
         raise Conflict(f"calculation {calc_id} is {state.value}; only unfinished work can be cancelled")
-    event = transitions.move(session, calc, State.CANCELLED, caller.actor, reason or "cancelled by user")
+    return _move(session, caller, calc, State.CANCELLED, reason or f"cancelled by {caller.username}")
+
+
+def _move(
+    session: Session, caller: Caller, calc: Calculation, target: State, message: str
+) -> wire.Calculation:
+    event = transitions.move(session, calc, target, caller.actor, message)
     repo.add_events(session, [event])
     session.flush()
-    return _describe(session, calc)
+    return _describe(session, caller, calc)
+
+
+def decide(
+    session: Session, caller: Caller, calc_id: int, approve: bool, comment: str | None
+) -> wire.Calculation:
+    """A moderator's or admin's approval (the calculation queues) or rejection (with a comment)."""
+    calc = visible(session, caller, calc_id)
+    if calc.state != State.PENDING_APPROVAL.value:
+        raise Conflict(
+            f"calculation {calc_id} is {calc.state}; only calculations pending approval can be decided"
+        )
+    if approve:
+        message = f"approved by {caller.username}" + (f": {comment}" if comment else "")
+        return _move(session, caller, calc, State.QUEUED, message)
+    return _move(session, caller, calc, State.REJECTED, f"rejected by {caller.username}: {comment}")
+
+
+def update(
+    session: Session, caller: Caller, calc_id: int, request: wire.CalculationUpdate
+) -> wire.Calculation:
+    if request.priority is not None and caller.may(Action.PRIORITY_RAISE):
+        calc = visible(session, caller, calc_id)
+    else:
+        calc = _changeable(session, caller, calc_id, "change")
+    if request.priority is not None and request.priority != calc.priority:
+        if State(calc.state) in TERMINAL:
+            raise Conflict(
+                f"calculation {calc_id} is {calc.state}; its priority no longer matters", "priority"
+            )
+        project = project_repo.by_ids(session, {calc.project_id})[calc.project_id]
+        _check_priority(caller, project, request.priority, "priority")
+        calc.priority = request.priority
+        wake(session, f"claim:{calc.cluster_id}", f"calc:{calc.id}")
+    if request.name is not None:
+        calc.name = request.name
+    calc.updated_at = now()
+    session.flush()
+    return _describe(session, caller, calc)
+
+
+def set_favorite(session: Session, caller: Caller, calc_id: int, on: bool) -> None:
+    visible(session, caller, calc_id)
+    repo.set_favorite(session, caller.id, calc_id, on)
 
 
 def delete(session: Session, caller: Caller, calc_id: int) -> None:
     """Remove the record; the caller deletes the stored files once this has committed."""
-    calc = visible(session, caller, calc_id)
+    calc = _changeable(session, caller, calc_id, "delete")
     if State(calc.state) not in TERMINAL:
         raise Conflict(f"calculation {calc_id} is {calc.state}; cancel it before deleting it")
     repo.remove(session, calc)

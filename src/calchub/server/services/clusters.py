@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -10,13 +11,9 @@ from calchub.contracts import clusters as wire
 from calchub.contracts.calculations import Resources
 from calchub.server.db.tables import AgentKey, Cluster, now
 from calchub.server.repositories import clusters as repo
-from calchub.server.services.auth import AGENT_PREFIX, Caller, digest, new_secret
-from calchub.server.services.errors import Conflict, Forbidden, Invalid, NotFound
-
-
-def _admin(caller: Caller, what: str) -> None:
-    if not caller.is_admin:
-        raise Forbidden(f"only an admin can {what}")
+from calchub.server.services.auth import issue_agent_key
+from calchub.server.services.errors import Conflict, Invalid, NotFound
+from calchub.server.services.unit import wake
 
 
 def to_wire(cluster: Cluster) -> wire.Cluster:
@@ -42,7 +39,13 @@ def latest_agent(cluster: Cluster) -> dict[str, Any]:
 
 
 def key_to_wire(key: AgentKey) -> wire.AgentKey:
-    return wire.AgentKey(id=key.id, prefix=key.prefix, created_at=key.created_at, revoked_at=key.revoked_at)
+    return wire.AgentKey(
+        id=key.id,
+        prefix=key.prefix,
+        created_at=key.created_at,
+        revoked_at=key.revoked_at,
+        expires_at=key.expires_at,
+    )
 
 
 def all_clusters(session: Session) -> list[Cluster]:
@@ -56,8 +59,7 @@ def named(session: Session, name: str) -> Cluster:
     return cluster
 
 
-def register(session: Session, caller: Caller, request: wire.ClusterCreate) -> wire.Cluster:
-    _admin(caller, "register a cluster")
+def register(session: Session, request: wire.ClusterCreate) -> wire.Cluster:
     if repo.by_name(session, request.name) is not None:
         raise Conflict(f"a cluster named {request.name!r} exists already", "name")
     settings = {"slurm": request.slurm.model_dump()} if request.slurm is not None else {}
@@ -70,11 +72,11 @@ def register(session: Session, caller: Caller, request: wire.ClusterCreate) -> w
     return to_wire(cluster)
 
 
-def update(session: Session, caller: Caller, name: str, request: wire.ClusterUpdate) -> wire.Cluster:
-    _admin(caller, "change a cluster")
+def update(session: Session, name: str, request: wire.ClusterUpdate) -> wire.Cluster:
     cluster = named(session, name)
     if request.enabled is not None:
         cluster.enabled = request.enabled
+        wake(session, "callers")  # agents of this cluster carry its enabled flag
     if request.description is not None:
         cluster.description = request.description
     if request.slurm is not None:
@@ -83,28 +85,42 @@ def update(session: Session, caller: Caller, name: str, request: wire.ClusterUpd
     return to_wire(cluster)
 
 
-def issue_key(session: Session, caller: Caller, name: str) -> wire.AgentKeyIssued:
-    _admin(caller, "issue agent keys")
-    cluster = named(session, name)
-    secret = new_secret(AGENT_PREFIX)
-    key = repo.add_key(session, AgentKey(cluster_id=cluster.id, prefix=secret[:10], key_hash=digest(secret)))
+def issue_key(session: Session, name: str) -> wire.AgentKeyIssued:
+    key, secret = issue_agent_key(session, named(session, name).id)
     return wire.AgentKeyIssued(**key_to_wire(key).model_dump(), key=secret)
 
 
-def keys(session: Session, caller: Caller, name: str) -> list[wire.AgentKey]:
-    _admin(caller, "list agent keys")
+def keys(session: Session, name: str) -> list[wire.AgentKey]:
     return [key_to_wire(k) for k in repo.keys_of(session, named(session, name).id)]
 
 
-def revoke_key(session: Session, caller: Caller, name: str, key_id: int) -> wire.AgentKey:
-    _admin(caller, "revoke agent keys")
+def _key(session: Session, name: str, key_id: int) -> AgentKey:
     key = repo.key_of(session, named(session, name).id, key_id)
     if key is None:
         raise NotFound(f"cluster {name!r} has no key {key_id}")
+    return key
+
+
+def revoke_key(session: Session, name: str, key_id: int) -> wire.AgentKey:
+    key = _key(session, name, key_id)
     if key.revoked_at is None:
         key.revoked_at = now()
+        wake(session, "callers")
         session.flush()
     return key_to_wire(key)
+
+
+def rotate_key(session: Session, name: str, key_id: int, grace_minutes: int) -> wire.AgentKeyIssued:
+    """A new key; the old one works ``grace_minutes`` longer, so its agent can be switched over."""
+    old = _key(session, name, key_id)
+    if old.revoked_at is not None or (old.expires_at is not None and old.expires_at < now()):
+        raise Conflict(f"key {key_id} of cluster {name!r} no longer works; issue a new key instead")
+    ending = now() + timedelta(minutes=grace_minutes)
+    old.expires_at = ending if old.expires_at is None else min(old.expires_at, ending)
+    if grace_minutes == 0:
+        old.revoked_at = now()
+    wake(session, "callers")
+    return issue_key(session, name)
 
 
 def settings_of(cluster: Cluster) -> wire.SlurmSettings:

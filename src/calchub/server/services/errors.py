@@ -8,6 +8,10 @@ ServiceError
  +-- Invalid         422  well-formed, but a value is wrong
  |    +-- InvalidInputs   inputs that break their type's rules (each field and rule named)
  +-- TooLarge        413  the body or file is over the limit
+ +-- Throttled       429  too many failed sign-ins (services.sessions)
+
+An error raised with ``keep_changes=True`` still commits what its transaction
+wrote (a failed sign-in is counted although the request fails).
 """
 
 from __future__ import annotations
@@ -16,10 +20,11 @@ from __future__ import annotations
 class ServiceError(Exception):
     status = 400
 
-    def __init__(self, message: str, field: str | None = None) -> None:
+    def __init__(self, message: str, field: str | None = None, *, keep_changes: bool = False) -> None:
         super().__init__(message)
         self.message = message
         self.field = field
+        self.keep_changes = keep_changes
 
 
 class NotFound(ServiceError):

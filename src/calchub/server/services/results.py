@@ -11,11 +11,13 @@ from sqlalchemy.orm import Session
 
 from calchub.contracts import results as wire
 from calchub.server.db.tables import Calculation, Result
+from calchub.server.repositories import projects as project_repo
 from calchub.server.repositories import results as repo
 from calchub.server.repositories import users as user_repo
+from calchub.server.services import projects
 from calchub.server.services.auth import Caller
 from calchub.server.services.calculations import visible
-from calchub.server.services.errors import Invalid, NotFound
+from calchub.server.services.errors import Invalid
 
 #: Columns every row of the results table starts with.
 BASE = ("id", "name", "type", "type_version", "state", "project", "study")
@@ -46,10 +48,16 @@ def of_calculation(session: Session, caller: Caller, calc_id: int) -> wire.Calcu
 
 
 def table(
-    session: Session, caller: Caller, query: repo.TableQuery, owner: str | None, fields: Sequence[str] | None
+    session: Session,
+    caller: Caller,
+    query: repo.TableQuery,
+    owner: str | None,
+    project: str | None,
+    fields: Sequence[str] | None,
 ) -> wire.ResultsTable:
-    _scope(session, caller, query, owner)
+    _scope(session, caller, query, owner, project)
     calcs = repo.calculations(session, query)
+    names = {p.id: p.name for p in project_repo.by_ids(session, {c.project_id for c in calcs}).values()}
     scalar_names = None if fields is None else [f for f in fields if not f.startswith("inputs.")]
     scalars = repo.scalars_of(session, [c.id for c in calcs], scalar_names)
     by_calc: dict[int, dict[str, Result]] = {}
@@ -61,30 +69,34 @@ def table(
     for name in chosen:
         columns += [name, f"{name}.error"] if name in with_error else [name]
     units = {r.name: r.unit for r in scalars if r.unit}
-    rows = [_row(calc, by_calc.get(calc.id, {}), chosen, with_error) for calc in calcs]
+    rows = [
+        _row(calc, names[calc.project_id], by_calc.get(calc.id, {}), chosen, with_error) for calc in calcs
+    ]
     return wire.ResultsTable(columns=columns, units=units, rows=rows)
 
 
-def _scope(session: Session, caller: Caller, query: repo.TableQuery, owner: str | None) -> None:
+def _scope(
+    session: Session, caller: Caller, query: repo.TableQuery, owner: str | None, project: str | None
+) -> None:
+    """Only the projects the caller sees; a user of no visible project is one with no results."""
+    query.project_ids = None if caller.sees_all else sorted(caller.projects)
+    if project is not None:
+        query.project_id = projects.visible(session, caller, project).id
     if owner is not None:
         user = user_repo.by_username(session, owner)
-        if user is None:
-            raise NotFound(f"no user {owner!r}", "owner")
-        if not caller.is_admin and user.id != caller.id:
-            raise NotFound(f"you can only see your own results, not {owner!r}'s", "owner")
-        query.owner_id = user.id
-    elif not caller.is_admin:
-        query.owner_id = caller.id
+        query.owner_id = user.id if user is not None else -1
 
 
-def _row(calc: Calculation, found: dict[str, Result], chosen: list[str], with_error: set[str]) -> list[Any]:
+def _row(
+    calc: Calculation, project: str, found: dict[str, Result], chosen: list[str], with_error: set[str]
+) -> list[Any]:
     row: list[Any] = [
         calc.id,
         calc.name,
         calc.calctype,
         calc.calctype_version,
         calc.state,
-        calc.project,
+        project,
         calc.study,
     ]
     for name in chosen:

@@ -35,7 +35,10 @@ def unit_of_work(
             if broadcast and session.info.get("wake"):
                 _notify_others(session, session.info["wake"])
             session.commit()
-        except BaseException:
+        except BaseException as error:
+            if getattr(error, "keep_changes", False):
+                session.commit()
+                raise
             session.rollback()
             raise
         keys = session.info.pop("wake", set())

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 
 class Wakeups:
@@ -17,6 +17,11 @@ class Wakeups:
         self._events: dict[str, asyncio.Event] = {}
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._hooks: dict[str, list[Callable[[], None]]] = {}
+
+    def on(self, key: str, hook: Callable[[], None]) -> None:
+        """Call ``hook`` (in the notifying thread) whenever ``key`` fires, here or from another replica."""
+        self._hooks.setdefault(key, []).append(hook)
 
     def bind(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
@@ -29,6 +34,10 @@ class Wakeups:
             return event
 
     def notify(self, keys: Iterable[str]) -> None:
+        keys = set(keys)
+        for key in keys & self._hooks.keys():
+            for hook in self._hooks[key]:
+                hook()
         with self._lock:
             fired = [self._events.pop(k) for k in set(keys) if k in self._events]
         if not fired or self._loop is None:

@@ -1,0 +1,129 @@
+"""Who may do what: the roles, the actions, and the one table that joins them.
+
+Every endpoint (and, later, every page) names the action it performs; the
+server checks it here and nowhere else. The OpenAPI description carries each
+operation's action (``x-calchub-permission``), so the permission-matrix test
+is generated from it.
+
+Roles, as the users described them:
+
+- ``user``: calculations and analyses in the projects they belong to, their
+  own tokens and settings;
+- ``moderator``: a user's rights, plus blocking and unblocking users,
+  resetting their passwords, approving and rejecting calculations, raising
+  priorities and seeing every project;
+- ``admin``: everything, including users, clusters, keys and projects.
+
+Inside a project a member is a ``member`` or a ``manager``; managers add and
+remove members and act on every calculation of the project.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Role(StrEnum):
+    USER = "user"
+    MODERATOR = "moderator"
+    ADMIN = "admin"
+
+
+class ProjectRole(StrEnum):
+    MEMBER = "member"
+    MANAGER = "manager"
+
+
+class Scope(StrEnum):
+    """What a personal API token may do: ``read`` only looks, ``full`` acts too."""
+
+    READ = "read"
+    FULL = "full"
+
+
+class Action(StrEnum):
+    # Calculations, results, files and logs in the caller's projects.
+    CALCULATIONS_READ = "calculations:read"
+    CALCULATIONS_WRITE = "calculations:write"
+    CALCULATIONS_APPROVE = "calculations:approve"
+    PRIORITY_RAISE = "calculations:raise-priority"
+    # Projects.
+    PROJECTS_READ = "projects:read"
+    PROJECTS_SEE_ALL = "projects:see-all"
+    PROJECTS_MEMBERS = "projects:members"
+    PROJECTS_MANAGE = "projects:manage"
+    # People.
+    SELF = "self"
+    USERS_READ = "users:read"
+    USERS_BLOCK = "users:block"
+    USERS_PASSWORD = "users:reset-password"
+    USERS_MANAGE = "users:manage"
+    SESSIONS_REVOKE_ALL = "sessions:revoke-all"
+    # Compute sites.
+    CLUSTERS_READ = "clusters:read"
+    CLUSTERS_MANAGE = "clusters:manage"
+    LOGS_DELETE = "logs:delete"
+
+
+_USER = frozenset(
+    {
+        Action.CALCULATIONS_READ,
+        Action.CALCULATIONS_WRITE,
+        Action.PROJECTS_READ,
+        Action.PROJECTS_MEMBERS,
+        Action.SELF,
+        Action.CLUSTERS_READ,
+    }
+)
+_MODERATOR = _USER | {
+    Action.CALCULATIONS_APPROVE,
+    Action.PRIORITY_RAISE,
+    Action.PROJECTS_SEE_ALL,
+    Action.USERS_READ,
+    Action.USERS_BLOCK,
+    Action.USERS_PASSWORD,
+}
+
+#: The permission matrix: what each role may do.
+ROLE_ACTIONS: dict[Role, frozenset[Action]] = {
+    Role.USER: _USER,
+    Role.MODERATOR: frozenset(_MODERATOR),
+    Role.ADMIN: frozenset(Action),
+}
+
+#: Actions a read-only token may perform: they change nothing.
+READ_ONLY = frozenset(
+    {
+        Action.CALCULATIONS_READ,
+        Action.PROJECTS_READ,
+        Action.PROJECTS_SEE_ALL,
+        Action.USERS_READ,
+        Action.CLUSTERS_READ,
+        Action.SELF,
+    }
+)
+
+#: Roles a moderator may block or reset the password of; an admin may act on anyone else.
+MODERATED = frozenset({Role.USER})
+
+
+def allows(role: Role | str, action: Action) -> bool:
+    return action in ROLE_ACTIONS[Role(role)]
+
+
+def scope_allows(scope: Scope | str, action: Action, method: str) -> bool:
+    """A read-only token reads (GET and HEAD) with read actions; a full token does anything."""
+    if Scope(scope) is Scope.FULL:
+        return True
+    return action in READ_ONLY and method.upper() in {"GET", "HEAD"}
+
+
+def may_moderate(actor: Role | str, target: Role | str) -> bool:
+    """Whether ``actor`` may block, unblock or reset the password of a ``target`` user."""
+    if Role(actor) is Role.ADMIN:
+        return True
+    return Role(actor) is Role.MODERATOR and Role(target) in MODERATED
+
+
+def sees_all_projects(role: Role | str) -> bool:
+    return allows(role, Action.PROJECTS_SEE_ALL)

@@ -1,0 +1,159 @@
+"""Projects, their members, and what their calculations use of the quotas."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Row, delete, func, select
+from sqlalchemy.orm import Session
+
+from calchub.domain.states import HELD, WAITING_TO_RUN
+from calchub.server.db.tables import Calculation, Project, ProjectMember, User
+
+_HELD = [s.value for s in HELD]
+_WAITING = [s.value for s in WAITING_TO_RUN]
+
+
+def add(session: Session, project: Project) -> Project:
+    session.add(project)
+    session.flush()
+    return project
+
+
+def by_name(session: Session, name: str) -> Project | None:
+    return session.scalar(select(Project).where(Project.name == name))
+
+
+def by_ids(session: Session, ids: Iterable[int]) -> dict[int, Project]:
+    wanted = set(ids)
+    if not wanted:
+        return {}
+    return {p.id: p for p in session.scalars(select(Project).where(Project.id.in_(wanted)))}
+
+
+def personal_of(session: Session, user_id: int) -> Project | None:
+    return session.scalar(select(Project).where(Project.personal_of == user_id))
+
+
+def listing(session: Session, ids: Iterable[int] | None) -> list[Project]:
+    """Every project (``ids`` None), or those of ``ids``, by name."""
+    stmt = select(Project).order_by(Project.name)
+    if ids is not None:
+        stmt = stmt.where(Project.id.in_(set(ids)))
+    return list(session.scalars(stmt))
+
+
+def member_counts(session: Session, ids: Sequence[int]) -> dict[int, int]:
+    stmt = (
+        select(ProjectMember.project_id, func.count())
+        .where(ProjectMember.project_id.in_(ids))
+        .group_by(ProjectMember.project_id)
+    )
+    return {row[0]: row[1] for row in session.execute(stmt)}
+
+
+def memberships_of(session: Session, user_id: int) -> list[ProjectMember]:
+    return list(session.scalars(select(ProjectMember).where(ProjectMember.user_id == user_id)))
+
+
+def memberships_with_names(session: Session, user_id: int) -> list[tuple[str, str]]:
+    stmt = (
+        select(Project.name, ProjectMember.role)
+        .join(ProjectMember, ProjectMember.project_id == Project.id)
+        .where(ProjectMember.user_id == user_id)
+        .order_by(Project.name)
+    )
+    return [(row[0], row[1]) for row in session.execute(stmt)]
+
+
+def members(session: Session, project_id: int) -> list[tuple[ProjectMember, str]]:
+    stmt = (
+        select(ProjectMember, User.username)
+        .join(User, User.id == ProjectMember.user_id)
+        .where(ProjectMember.project_id == project_id)
+        .order_by(User.username)
+    )
+    return [(row[0], row[1]) for row in session.execute(stmt)]
+
+
+def membership(session: Session, project_id: int, user_id: int) -> ProjectMember | None:
+    return session.get(ProjectMember, (project_id, user_id))
+
+
+def put_member(session: Session, project_id: int, user_id: int, role: str) -> ProjectMember:
+    found = membership(session, project_id, user_id)
+    if found is None:
+        found = ProjectMember(project_id=project_id, user_id=user_id, role=role)
+        session.add(found)
+    else:
+        found.role = role
+    session.flush()
+    return found
+
+
+def remove_member(session: Session, member: ProjectMember) -> None:
+    session.delete(member)
+    session.flush()
+
+
+def remove(session: Session, project: Project) -> None:
+    session.execute(delete(ProjectMember).where(ProjectMember.project_id == project.id))
+    session.delete(project)
+    session.flush()
+
+
+def calculation_count(session: Session, project_id: int) -> int:
+    stmt = select(func.count()).select_from(Calculation).where(Calculation.project_id == project_id)
+    return session.scalar(stmt) or 0
+
+
+# -- quotas ---------------------------------------------------------------------------
+
+
+def counts(session: Session, column: Any, key: int) -> tuple[int, int]:
+    """(held by agents, waiting to run) of one project (``column`` project_id) or owner."""
+    stmt = (
+        select(Calculation.state, func.count())
+        .where(column == key, Calculation.state.in_(_HELD + _WAITING))
+        .group_by(Calculation.state)
+    )
+    held = waiting = 0
+    for state, n in session.execute(stmt):
+        if state in _HELD:
+            held += n
+        else:
+            waiting += n
+    return held, waiting
+
+
+def runs_since(session: Session, column: Any, key: int, since: datetime) -> Sequence[Row[Any]]:
+    """(cores, started_at, finished_at) of the runs of a project or owner that ran since ``since``."""
+    stmt = select(Calculation.cores, Calculation.started_at, Calculation.finished_at).where(
+        column == key,
+        Calculation.started_at.is_not(None),
+        (Calculation.finished_at.is_(None)) | (Calculation.finished_at >= since),
+    )
+    return list(session.execute(stmt))
+
+
+def running_limits(session: Session) -> tuple[dict[int, int], dict[int, int]]:
+    """What is left under ``max_running``, of each project and each user that has one."""
+    projects = _left(session, Project, Calculation.project_id)
+    users = _left(session, User, Calculation.owner_id)
+    return projects, users
+
+
+def _left(session: Session, table: Any, column: Any) -> dict[int, int]:
+    stmt = select(table.id, table.max_running).where(table.max_running.is_not(None))
+    limits: dict[int, int] = {row[0]: row[1] for row in session.execute(stmt)}
+    if not limits:
+        return {}
+    counted = (
+        select(column, func.count())
+        .where(column.in_(list(limits)), Calculation.state.in_(_HELD))
+        .group_by(column)
+    )
+    held: dict[int, int] = {row[0]: row[1] for row in session.execute(counted)}
+    return {key: max(limit - held.get(key, 0), 0) for key, limit in limits.items()}
