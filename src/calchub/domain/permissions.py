@@ -127,3 +127,23 @@ def may_moderate(actor: Role | str, target: Role | str) -> bool:
 
 def sees_all_projects(role: Role | str) -> bool:
     return allows(role, Action.PROJECTS_SEE_ALL)
+
+
+# -- rules about one record, on top of the role's actions -------------------------------
+
+
+def may_change_calculation(role: Role | str, *, owner: bool, project_role: ProjectRole | str | None) -> bool:
+    """Rename, re-prioritise within range, delete: its owner, its project's managers, admins."""
+    return Role(role) is Role.ADMIN or owner or project_role == ProjectRole.MANAGER
+
+
+def may_cancel_calculation(role: Role | str, *, owner: bool, project_role: ProjectRole | str | None) -> bool:
+    """Cancel: whoever may change it, and moderators."""
+    return (
+        may_change_calculation(role, owner=owner, project_role=project_role) or Role(role) is Role.MODERATOR
+    )
+
+
+def may_manage_members(role: Role | str, project_role: ProjectRole | str | None) -> bool:
+    """Add, remove and re-role a project's members: its managers and admins."""
+    return Role(role) is Role.ADMIN or project_role == ProjectRole.MANAGER

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from calchub.calctypes.registry import Registry, discover
 from calchub.server.db.engine import make_engine, make_sessionmaker
 from calchub.server.services.sessions import Lifetimes
-from calchub.server.services.unit import unit_of_work
+from calchub.server.services.unit import CALLERS, unit_of_work
 from calchub.server.services.wakeups import Wakeups
 from calchub.server.settings import Settings
 from calchub.server.storage import Store
@@ -72,7 +72,7 @@ class Hub:
     def __post_init__(self) -> None:
         self._sessions = make_sessionmaker(self.engine)
         # Blocking, revoking, a new role or membership: every replica forgets its callers.
-        self.wakeups.on("callers", self.callers.clear)
+        self.wakeups.on(CALLERS, self.callers.clear)
         self.key = self.settings.resolved_secret_key()
         self.lifetimes = Lifetimes(
             timedelta(minutes=self.settings.access_minutes), timedelta(days=self.settings.refresh_days)

@@ -145,6 +145,13 @@ def running_limits(session: Session) -> tuple[dict[int, int], dict[int, int]]:
     return projects, users
 
 
+def any_running_limit(session: Session) -> bool:
+    for table in (Project, User):
+        if session.scalar(select(table.id).where(table.max_running.is_not(None)).limit(1)) is not None:
+            return True
+    return False
+
+
 def _left(session: Session, table: Any, column: Any) -> dict[int, int]:
     stmt = select(table.id, table.max_running).where(table.max_running.is_not(None))
     limits: dict[int, int] = {row[0]: row[1] for row in session.execute(stmt)}

@@ -20,6 +20,7 @@ from calchub.server.repositories import projects as project_repo
 from calchub.server.repositories import results as results_repo
 from calchub.server.services import transitions
 from calchub.server.services.auth import AgentCaller
+from calchub.server.services.unit import wake
 
 
 def heartbeat(
@@ -143,6 +144,7 @@ def report(session: Session, agent: AgentCaller, batch: wire.ReportBatch) -> wir
     changes: list[transitions.Change] = []
     results = [_apply(agent, batch.agent, calcs.get(r.id), r, changes) for r in batch.reports]
     transitions.apply(session, changes)
+    _free_running_slots(session, changes)
     kept = [
         r for r, out in zip(batch.reports, results, strict=True) if out.outcome == "applied" and r.results
     ]
@@ -151,10 +153,12 @@ def report(session: Session, agent: AgentCaller, batch: wire.ReportBatch) -> wir
     return wire.ReportReply(results=results)
 
 
-def _keep_results(session: Session, applied: list[wire.Report]) -> None:
-    found = [(r.id, r.attempt, r.results) for r in applied if r.results is not None]
-    results_repo.replace(session, found)
-    repo.update_columns(session, {calc_id: {"bytes_freed": kept.bytes_freed} for calc_id, _, kept in found})
+def _free_running_slots(session: Session, changes: Sequence[transitions.Change]) -> None:
+    """A run that ends under a ``max_running`` quota may let queued work of its project or owner
+    start, on any cluster: wake every cluster's parked claims (only while such quotas exist)."""
+    ended = any(c.source in HELD and c.target not in HELD for c in changes)
+    if ended and project_repo.any_running_limit(session):
+        wake(session, *(f"claim:{c.id}" for c in cluster_repo.all_clusters(session)))
 
 
 def _apply(

@@ -23,7 +23,15 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy.orm import Session
 
-from calchub.domain.permissions import Action, ProjectRole, Scope, allows, sees_all_projects
+from calchub.domain.permissions import (
+    Action,
+    Scope,
+    allows,
+    may_cancel_calculation,
+    may_change_calculation,
+    may_manage_members,
+    sees_all_projects,
+)
 from calchub.server.db.tables import AgentKey, ApiToken, User, now
 from calchub.server.repositories import clusters as cluster_repo
 from calchub.server.repositories import projects as project_repo
@@ -31,7 +39,7 @@ from calchub.server.repositories import sessions as session_repo
 from calchub.server.repositories import users as user_repo
 from calchub.server.services import access
 from calchub.server.services.errors import NotFound, Unauthorized
-from calchub.server.services.unit import wake
+from calchub.server.services.unit import CALLERS, wake
 
 USER_PREFIX = "chu_"
 AGENT_PREFIX = "cha_"
@@ -66,7 +74,17 @@ class Caller:
         return self.sees_all or project_id in self.projects
 
     def manages(self, project_id: int) -> bool:
-        return self.is_admin or self.projects.get(project_id) == ProjectRole.MANAGER.value
+        return may_manage_members(self.role, self.projects.get(project_id))
+
+    def may_change(self, owner_id: int, project_id: int) -> bool:
+        return may_change_calculation(
+            self.role, owner=owner_id == self.id, project_role=self.projects.get(project_id)
+        )
+
+    def may_cancel(self, owner_id: int, project_id: int) -> bool:
+        return may_cancel_calculation(
+            self.role, owner=owner_id == self.id, project_role=self.projects.get(project_id)
+        )
 
 
 @dataclass(frozen=True)
@@ -193,5 +211,5 @@ def revoke_token(session: Session, caller: Caller, token_id: int) -> ApiToken:
         raise NotFound(f"you have no token {token_id}")
     if record.revoked_at is None:
         user_repo.revoke_token(session, record, now())
-        wake(session, "callers")
+        wake(session, CALLERS)
     return record

@@ -291,10 +291,10 @@ def visible(session: Session, caller: Caller, calc_id: int) -> Calculation:
 def _changeable(session: Session, caller: Caller, calc_id: int, what: str) -> Calculation:
     """The calculation, if the caller may change it: its owner, its project's managers, admins."""
     calc = visible(session, caller, calc_id)
-    if calc.owner_id != caller.id and not caller.manages(calc.project_id):
-        raise Forbidden(
-            f"only its owner, the managers of its project and admins can {what} calculation {calc_id}"
-        )
+    allowed = caller.may_cancel if what == "cancel" else caller.may_change
+    if not allowed(calc.owner_id, calc.project_id):
+        who = "its owner, the managers of its project" + (", moderators" if what == "cancel" else "")
+        raise Forbidden(f"only {who} and admins can {what} calculation {calc_id}")
     return calc
 
 
@@ -371,8 +371,7 @@ def finished_among(session: Session, caller: Caller, ids: Sequence[int]) -> list
 
 
 def cancel(session: Session, caller: Caller, calc_id: int, reason: str | None) -> wire.Calculation:
-    calc = visible(session, caller, calc_id) if caller.may(Action.CALCULATIONS_APPROVE) else None
-    calc = calc or _changeable(session, caller, calc_id, "cancel")
+    calc = _changeable(session, caller, calc_id, "cancel")
     state = State(calc.state)
     if state not in CANCELLABLE:
         raise Conflict(f"calculation {calc_id} is {state.value}; only unfinished work can be cancelled")

@@ -13,7 +13,7 @@ from calchub.server.db.tables import AgentKey, Cluster, now
 from calchub.server.repositories import clusters as repo
 from calchub.server.services.auth import issue_agent_key
 from calchub.server.services.errors import Conflict, Invalid, NotFound
-from calchub.server.services.unit import wake
+from calchub.server.services.unit import CALLERS, wake
 
 
 def to_wire(cluster: Cluster) -> wire.Cluster:
@@ -76,7 +76,7 @@ def update(session: Session, name: str, request: wire.ClusterUpdate) -> wire.Clu
     cluster = named(session, name)
     if request.enabled is not None:
         cluster.enabled = request.enabled
-        wake(session, "callers")  # agents of this cluster carry its enabled flag
+        wake(session, CALLERS)  # agents of this cluster carry its enabled flag
     if request.description is not None:
         cluster.description = request.description
     if request.slurm is not None:
@@ -105,7 +105,7 @@ def revoke_key(session: Session, name: str, key_id: int) -> wire.AgentKey:
     key = _key(session, name, key_id)
     if key.revoked_at is None:
         key.revoked_at = now()
-        wake(session, "callers")
+        wake(session, CALLERS)
         session.flush()
     return key_to_wire(key)
 
@@ -119,7 +119,7 @@ def rotate_key(session: Session, name: str, key_id: int, grace_minutes: int) -> 
     old.expires_at = ending if old.expires_at is None else min(old.expires_at, ending)
     if grace_minutes == 0:
         old.revoked_at = now()
-    wake(session, "callers")
+    wake(session, CALLERS)
     return issue_key(session, name)
 
 

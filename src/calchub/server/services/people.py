@@ -21,9 +21,7 @@ from calchub.server.repositories import sessions as session_repo
 from calchub.server.repositories import users as repo
 from calchub.server.services.auth import Caller, hash_password, issue_agent_key, issue_token, password_matches
 from calchub.server.services.errors import Conflict, Forbidden, NotFound, Unauthorized
-from calchub.server.services.unit import wake
-
-CALLERS = "callers"
+from calchub.server.services.unit import CALLERS, wake
 
 
 def quotas_of(row: User | Project) -> wire.Quotas:

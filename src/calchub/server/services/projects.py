@@ -16,8 +16,8 @@ from calchub.server.db.tables import Project
 from calchub.server.repositories import projects as repo
 from calchub.server.services.auth import Caller
 from calchub.server.services.errors import Conflict, Forbidden, Invalid, NotFound
-from calchub.server.services.people import CALLERS, named, quotas_of, set_quotas
-from calchub.server.services.unit import wake
+from calchub.server.services.people import named, quotas_of, set_quotas
+from calchub.server.services.unit import CALLERS, wake
 
 
 def to_wire(project: Project, caller: Caller, members: int = 0) -> wire.Project:

@@ -25,6 +25,7 @@ from calchub.server.repositories import users as user_repo
 from calchub.server.services import access
 from calchub.server.services.auth import digest, password_matches
 from calchub.server.services.errors import ServiceError, Unauthorized
+from calchub.server.services.unit import CALLERS, wake
 
 #: Failures allowed before sign-ins slow down, per account and per address.
 FREE_FAILURES = {"user": 5, "addr": 20}
@@ -112,6 +113,7 @@ def refresh(session: Session, secret: str | None, key: str, lifetimes: Lifetimes
     if record.used_at is not None:
         # Presented twice: someone else has a copy. End the whole session.
         repo.revoke_family(session, record.family, at)
+        wake(session, CALLERS)
         raise Unauthorized(
             "this refresh token was used already; the session is ended for safety: sign in again",
             keep_changes=True,
@@ -133,3 +135,4 @@ def sign_out(session: Session, secret: str | None) -> None:
     record = repo.by_hash(session, digest(secret))
     if record is not None:
         repo.revoke_family(session, record.family, now())
+        wake(session, CALLERS)

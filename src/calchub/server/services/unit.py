@@ -12,6 +12,9 @@ from calchub.server.services.wakeups import Wakeups
 
 #: The PostgreSQL channel on which server processes tell each other of wake-ups.
 CHANNEL = "calchub_wakeups"
+#: The wake-up that clears every server process's cache of who a credential belongs to
+#: (queued by blocking, revoking, roles, memberships, switching a cluster).
+CALLERS = "callers"
 
 
 def wake(session: Session, *keys: str) -> None:
@@ -32,18 +35,23 @@ def unit_of_work(
     with factory() as session:
         try:
             yield session
-            if broadcast and session.info.get("wake"):
-                _notify_others(session, session.info["wake"])
-            session.commit()
+            _commit(session, broadcast)
         except BaseException as error:
-            if getattr(error, "keep_changes", False):
-                session.commit()
+            if not getattr(error, "keep_changes", False):
+                session.rollback()
                 raise
-            session.rollback()
+            _commit(session, broadcast)
+            wakeups.notify(session.info.pop("wake", set()))
             raise
         keys = session.info.pop("wake", set())
     if keys:
         wakeups.notify(keys)
+
+
+def _commit(session: Session, broadcast: bool) -> None:
+    if broadcast and session.info.get("wake"):
+        _notify_others(session, session.info["wake"])
+    session.commit()
 
 
 def _notify_others(session: Session, keys: set[str]) -> None:
