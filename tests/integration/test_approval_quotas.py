@@ -144,7 +144,7 @@ def test_max_queued_refuses_a_submission_over_it_and_creates_nothing(
     alice = _member(client, make_user, "small")
     alice.submit_many([{"command": ["x"], "project": "small"}] * 2)
     with pytest.raises(
-        Conflict, match="max_queued quota of project 'small': 2 of 3 .* 1 more may be queued"
+        Conflict, match=r"max_queued quota of project 'small': 2 of 3 .* 1 more may be queued"
     ) as over:
         alice.submit_many([{"command": ["x"], "project": "small"}] * 2)
     assert over.value.field == "quota.max_queued"
@@ -153,7 +153,7 @@ def test_max_queued_refuses_a_submission_over_it_and_creates_nothing(
     usage = client.usage("small")
     assert {q.quota: (q.used, q.limit, q.left) for q in usage.quotas}["max_queued"] == (3, 3, 0)
     client.update_user("alice", quotas={"max_queued": 1})
-    with pytest.raises(Conflict, match="max_queued quota of user 'alice': 3 of 1 calculations wait already, 0 more"):
+    with pytest.raises(Conflict, match="max_queued quota of user 'alice': 3 of 1 calculations wait already"):
         alice.submit(["x"])
 
 

@@ -91,16 +91,17 @@ def test_project_labels_become_projects_and_every_calculation_belongs_to_one(eng
         )
         c.execute(
             text(
-                "INSERT INTO clusters (id, name, description, executor, enabled, created_at, status, settings) "
-                "VALUES (1, 'local', '', 'local', true, :t, '{}', '{}')"
+                "INSERT INTO clusters (id, name, description, executor, enabled, created_at, status,"
+                " settings) VALUES (1, 'local', '', 'local', true, :t, '{}', '{}')"
             ),
             {"t": stamp},
         )
         for owner, label in [(1, None), (2, "peaks"), (1, "peaks"), (2, None)]:
             c.execute(
                 text(
-                    "INSERT INTO calculations (name, owner_id, cluster_id, state, command, env, outputs, cores,"
-                    " gpus, priority, attempt, max_attempts, created_at, updated_at, provenance, project)"
+                    "INSERT INTO calculations (name, owner_id, cluster_id, state, command, env, outputs,"
+                    " cores, gpus, priority, attempt, max_attempts, created_at, updated_at, provenance,"
+                    " project)"
                     " VALUES ('c', :o, 1, 'queued', '[]', '{}', '[]', 1, 0, 0, 0, 2, :t, :t, '{}', :p)"
                 ),
                 {"o": owner, "p": label, "t": stamp},

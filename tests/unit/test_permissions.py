@@ -82,3 +82,18 @@ def test_members_are_managed_by_the_projects_managers_and_admins() -> None:
     assert not may_manage_members(Role.USER, ProjectRole.MEMBER)
     assert not may_manage_members(Role.MODERATOR, None)
     assert may_manage_members(Role.ADMIN, None)
+
+
+def test_the_matrix_in_docs_security_md_is_the_one_in_the_code() -> None:
+    from pathlib import Path
+
+    doc = Path(__file__).parents[2] / "docs" / "security.md"
+    rows = {}
+    for line in doc.read_text().splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) == 6 and cells[0].startswith("`") and cells[0].strip("`") in set(Action):
+            rows[Action(cells[0].strip("`"))] = [c == "yes" for c in cells[2:]]
+    assert set(rows) == set(Action), "every action has its row"
+    for action, (user, moderator, admin, read_only) in rows.items():
+        assert [user, moderator, admin] == [allows(role, action) for role in Role], action
+        assert read_only == (action in READ_ONLY), action

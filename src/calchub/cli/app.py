@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from calchub.cli import auth, calcs, clusters, results, run, types
+from calchub.cli import auth, calcs, clusters, projects, results, review, run, types, users
 
 app = typer.Typer(
     name="calchub",
@@ -14,11 +14,14 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 calcs.register(app)
+review.register(app)
 results.register(app)
 run.register(app)
 auth.register(app)
 app.add_typer(clusters.app, name="cluster")
 app.add_typer(auth.tokens, name="token")
+app.add_typer(users.app, name="user")
+app.add_typer(projects.app, name="project")
 app.add_typer(types.app, name="types")
 
 

@@ -10,11 +10,10 @@ from rich.markup import escape
 from rich.text import Text
 
 from calchub.cli.output import (
-    connect,
+    connected,
     console,
     emit_json,
     fail,
-    friendly_errors,
     state,
     table,
     when,
@@ -47,7 +46,9 @@ def submit(
     analysis: Annotated[
         list[str] | None, typer.Option("--analysis", "-a", help="run this analysis (default: the type's)")
     ] = None,
-    project: Annotated[str | None, typer.Option(help="a project label to group results")] = None,
+    project: Annotated[
+        str | None, typer.Option(help="the project it belongs to and counts against (default: ~you)")
+    ] = None,
     study: Annotated[str | None, typer.Option(help="a study label to group results")] = None,
     name: Annotated[str | None, typer.Option(help="a name to find it by")] = None,
     cluster: Annotated[str, typer.Option(help="where it runs")] = "local",
@@ -111,8 +112,8 @@ def submit(
     if dry_run:
         _dry_run(command or None, files, fields, json)
         return
-    with friendly_errors():
-        calc = connect().submit(command or None, files=files, **fields)
+    with connected() as client:
+        calc = client.submit(command or None, files=files, **fields)
     if json:
         emit_json(calc)
     else:
@@ -120,8 +121,8 @@ def submit(
 
 
 def _dry_run(command: list[str] | None, files: dict[str, Path], fields: dict[str, Any], json: bool) -> None:
-    with friendly_errors():
-        found = connect().preview(command, files=files, **fields)
+    with connected() as client:
+        found = client.preview(command, files=files, **fields)
     if json:
         emit_json(found)
         return
@@ -136,8 +137,8 @@ def _dry_run(command: list[str] | None, files: dict[str, Path], fields: dict[str
 
 def script(calc_id: int) -> None:
     """The sbatch script of a calculation on a Slurm cluster, exactly as its agent submits it."""
-    with friendly_errors():
-        text = connect().script(calc_id)
+    with connected() as client:
+        text = client.script(calc_id)
     typer.echo(text, nl=False)
 
 
@@ -196,24 +197,37 @@ def ls(
     cluster: str | None = None,
     owner: str | None = None,
     name: Annotated[str | None, typer.Option(help="exact, or a pattern with *")] = None,
+    project: Annotated[str | None, typer.Option(help="only this project (~user: a personal one)")] = None,
+    favorites: Annotated[bool, typer.Option("--favorites", help="only your favorites")] = False,
     sort: Annotated[str, typer.Option(help="id, created, priority, name; - for descending")] = "-id",
     limit: Annotated[int, typer.Option(min=1)] = 50,
     json: JsonOpt = False,
 ) -> None:
     """List calculations, newest first."""
-    with friendly_errors():
-        found = connect().list(state=state_, cluster=cluster, owner=owner, name=name, sort=sort, limit=limit)
+    with connected() as client:
+        found = client.list(
+            state=state_,
+            cluster=cluster,
+            owner=owner,
+            name=name,
+            project=project,
+            favorite=True if favorites else None,
+            sort=sort,
+            limit=limit,
+        )
     if json:
         emit_json(found)
         return
-    rows = [(c.id, c.name, state(c.state), c.cluster, c.owner, c.attempt, when(c.created_at)) for c in found]
-    table(None, ["id", "name", "state", "cluster", "owner", "attempt", "created"], rows)
+    rows = [
+        (c.id, c.name, state(c.state), c.project or "-", c.cluster, c.owner, c.attempt, when(c.created_at))
+        for c in found
+    ]
+    table(None, ["id", "name", "state", "project", "cluster", "owner", "attempt", "created"], rows)
 
 
 def show(calc_id: int, json: JsonOpt = False) -> None:
     """One calculation: what ran, where, with what, and its timeline."""
-    with friendly_errors():
-        client = connect()
+    with connected() as client:
         calc, events = client.get(calc_id), client.events(calc_id)
     if json:
         emit_json({**calc.model_dump(mode="json"), "events": [e.model_dump(mode="json") for e in events]})
@@ -236,6 +250,8 @@ def _describe(calc: Calculation) -> None:
     lines = [
         f"command   {' '.join(calc.command)}",
         f"owner     {calc.owner}   cluster {calc.cluster}   priority {calc.priority}",
+        f"project   {calc.project or '-'}   study {calc.study or '-'}"
+        + ("   favorite" if calc.favorite else ""),
         f"resources {calc.resources.cores} cores, {calc.resources.gpus} GPUs, "
         f"memory {calc.resources.memory or '-'}, walltime {calc.resources.walltime or '-'} s",
         f"host      {p.host or '-'}   workdir {p.workdir or '-'}   pid/job {p.scheduler_id or '-'}",
@@ -255,8 +271,7 @@ def logs(
 ) -> None:
     """Print a calculation's output (stdout, or --stderr)."""
     stream = "stderr" if stderr else "stdout"
-    with friendly_errors():
-        client = connect()
+    with connected() as client:
         if follow:
             for text in client.follow(calc_id, stream):
                 typer.echo(text, nl=False)
@@ -280,12 +295,10 @@ def wait(
         MofNCompleteColumn(),
         TimeElapsedColumn(),
     )
-    with friendly_errors(), Progress(*columns, console=console, transient=True, disable=json) as bar:
+    with connected() as client, Progress(*columns, console=console, transient=True, disable=json) as bar:
         task = bar.add_task("waiting", total=len(ids))
         try:
-            done = connect().wait_all(
-                ids, timeout, lambda n, total: bar.update(task, completed=n, total=total)
-            )
+            done = client.wait_all(ids, timeout, lambda n, total: bar.update(task, completed=n, total=total))
         except WaitTimeout as error:
             fail(f"{error}: {', '.join(map(str, error.pending))}", code=2)
     if json:
@@ -304,8 +317,7 @@ def cancel(
     ids: Annotated[list[int], typer.Argument()], reason: str | None = None, json: JsonOpt = False
 ) -> None:
     """Cancel calculations; running ones are killed with every process they started."""
-    with friendly_errors():
-        client = connect()
+    with connected() as client:
         done = [client.cancel(i, reason) for i in ids]
     if json:
         emit_json(done)
@@ -315,8 +327,7 @@ def cancel(
 
 def rm(ids: Annotated[list[int], typer.Argument()]) -> None:
     """Delete finished calculations and their files."""
-    with friendly_errors():
-        client = connect()
+    with connected() as client:
         for calc_id in ids:
             client.delete(calc_id)
             console.print(f"deleted {calc_id}")
@@ -333,7 +344,7 @@ def download(
     from rich.progress import DownloadColumn, Progress, TransferSpeedColumn
 
     with (
-        friendly_errors(),
+        connected() as client,
         Progress(
             *Progress.get_default_columns(),
             DownloadColumn(),
@@ -343,7 +354,7 @@ def download(
         ) as bar,
     ):
         task = bar.add_task(f"calc {calc_id}", total=None)
-        written = connect().download(
+        written = client.download(
             calc_id, dest, path, progress=lambda n, t: bar.update(task, completed=n, total=t)
         )
     console.print(Text(f"wrote {written}"))

@@ -1,4 +1,4 @@
-"""calchub cluster ls | add | configure | show | enable | disable | key | keys | revoke-key."""
+"""calchub cluster ls | add | configure | show | enable | disable | key | keys | revoke-key | rotate-key."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 from rich.markup import escape
 
-from calchub.cli.output import connect, console, emit_json, fail, friendly_errors, table, when
+from calchub.cli.output import connected, console, emit_json, fail, table, when
 
 app = typer.Typer(help="Compute sites and their agent keys.", no_args_is_help=True)
 JsonOpt = Annotated[bool, typer.Option("--json", help="print JSON")]
@@ -17,8 +17,8 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="print JSON")]
 @app.command("ls")
 def ls(json: JsonOpt = False) -> None:
     """List clusters, with their agents' last heartbeat."""
-    with friendly_errors():
-        found = connect().clusters()
+    with connected() as client:
+        found = client.clusters()
     if json:
         emit_json(found)
         return
@@ -43,8 +43,8 @@ def add(
 ) -> None:
     """Register a cluster (admins): `calchub cluster add hpc --executor slurm --slurm hpc.yaml`."""
     settings = _settings(slurm) if slurm else None
-    with friendly_errors():
-        cluster = connect().register_cluster(name, description, executor, settings)
+    with connected() as client:
+        cluster = client.register_cluster(name, description, executor, settings)
     emit_json(cluster) if json else console.print(f"registered cluster {cluster.name}")
 
 
@@ -53,16 +53,16 @@ def configure(name: str, slurm: SlurmFile = None, json: JsonOpt = False) -> None
     """Set a cluster's Slurm settings (admins); its agents pick them up at their next heartbeat."""
     if slurm is None:
         fail("give --slurm FILE with the settings")
-    with friendly_errors():
-        cluster = connect().configure_slurm(name, _settings(slurm))
+    with connected() as client:
+        cluster = client.configure_slurm(name, _settings(slurm))
     emit_json(cluster) if json else console.print(f"configured cluster {cluster.name}")
 
 
 @app.command("show")
 def show(name: str, json: JsonOpt = False) -> None:
     """One cluster: its executor, Slurm settings, agents and the partition table."""
-    with friendly_errors():
-        cluster = connect().cluster(name)
+    with connected() as client:
+        cluster = client.cluster(name)
     if json:
         emit_json(cluster)
         return
@@ -97,24 +97,24 @@ def _settings(path: Path) -> dict[str, Any]:
 @app.command("enable")
 def enable(name: str) -> None:
     """Let the cluster take work again."""
-    with friendly_errors():
-        connect().set_cluster_enabled(name, True)
+    with connected() as client:
+        client.set_cluster_enabled(name, True)
     console.print(f"cluster {name} enabled")
 
 
 @app.command("disable")
 def disable(name: str) -> None:
     """Stop the cluster taking new work (running work goes on)."""
-    with friendly_errors():
-        connect().set_cluster_enabled(name, False)
+    with connected() as client:
+        client.set_cluster_enabled(name, False)
     console.print(f"cluster {name} disabled")
 
 
 @app.command("key")
 def key(name: str, json: JsonOpt = False) -> None:
     """Issue a new agent key for the cluster; it is shown once."""
-    with friendly_errors():
-        issued = connect().issue_agent_key(name)
+    with connected() as client:
+        issued = client.issue_agent_key(name)
     if json:
         emit_json(issued)
         return
@@ -125,8 +125,8 @@ def key(name: str, json: JsonOpt = False) -> None:
 @app.command("keys")
 def keys(name: str, json: JsonOpt = False) -> None:
     """List the cluster's agent keys."""
-    with friendly_errors():
-        found = connect().agent_keys(name)
+    with connected() as client:
+        found = client.agent_keys(name)
     if json:
         emit_json(found)
         return
@@ -140,6 +140,26 @@ def keys(name: str, json: JsonOpt = False) -> None:
 @app.command("revoke-key")
 def revoke_key(name: str, key_id: int) -> None:
     """Revoke an agent key: the agent using it is refused from now on."""
-    with friendly_errors():
-        connect().revoke_agent_key(name, key_id)
+    with connected() as client:
+        client.revoke_agent_key(name, key_id)
     console.print(f"revoked key {key_id} of {name}")
+
+
+@app.command("rotate-key")
+def rotate_key(
+    name: str,
+    key_id: int,
+    grace_minutes: Annotated[
+        int, typer.Option(min=0, help="the old key keeps working this long, so its agent can switch")
+    ] = 0,
+    json: JsonOpt = False,
+) -> None:
+    """Replace an agent key with a new one (shown once); the old one stops after the grace time."""
+    with connected() as client:
+        issued = client.rotate_key(name, key_id, grace_minutes)
+    if json:
+        emit_json(issued)
+        return
+    until = f"keeps working for {grace_minutes} minute(s)" if grace_minutes else "stops working now"
+    console.print(f"agent key {issued.id} for {name} replaces key {key_id}, which {until}", highlight=False)
+    console.print(f"new key (shown once):\n{issued.key}", highlight=False)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any, NoReturn
@@ -28,6 +28,8 @@ STATE_STYLE = {
     "invalid": "red",
     "lost": "magenta",
     "cancelled": "dim",
+    "rejected": "red",
+    "pending_approval": "yellow",
 }
 
 
@@ -68,6 +70,13 @@ def when(value: datetime | None) -> str:
     return value.astimezone().strftime("%Y-%m-%d %H:%M:%S") if value else "-"
 
 
+def number(value: float | None, none: str = "-") -> str:
+    """A count or an amount as people read it: 12, 3.5, 0.25; ``none`` for no value."""
+    if value is None:
+        return none
+    return str(int(value)) if float(value).is_integer() else f"{value:.2f}".rstrip("0")
+
+
 def state(value: str) -> Text:
     return Text(value, style=STATE_STYLE.get(value, ""))
 
@@ -82,14 +91,11 @@ def table(title: str | None, columns: Sequence[str], rows: Sequence[Sequence[Any
     console.print(grid)
 
 
-def client_factory() -> Callable[[], Any]:
-    def make() -> Any:
+@contextmanager
+def connected() -> Iterator[Any]:
+    """A client for the block, closed when it ends; its errors as in ``friendly_errors``."""
+    with friendly_errors():
         from calchub.client import Client
 
-        with friendly_errors():
-            return Client()
-
-    return make
-
-
-connect = client_factory()
+        with Client() as client:
+            yield client

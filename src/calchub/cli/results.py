@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from calchub.cli.output import connect, console, emit_json, fail, friendly_errors, table
+from calchub.cli.output import connected, console, emit_json, fail, table
 
 
 def register(app: typer.Typer) -> None:
@@ -29,8 +29,7 @@ def results(
 ) -> None:
     """Results of one calculation (`calchub results 42`), or a table across many
     (`calchub results -t bumps --fields slope,intercept,chisq --csv`)."""
-    with friendly_errors():
-        client = connect()
+    with connected() as client:
         if calc_id is not None:
             _one(client.results(calc_id), json)
             return

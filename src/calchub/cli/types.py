@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from calchub.cli.output import connect, console, emit_json, friendly_errors, table
+from calchub.cli.output import connected, console, emit_json, table
 
 app = typer.Typer(help="Calculation types: what they take, run, keep and analyse.", no_args_is_help=True)
 JsonOpt = Annotated[bool, typer.Option("--json", help="print JSON instead of a table")]
@@ -17,8 +17,8 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="print JSON instead of a t
 @app.command("ls")
 def ls(json: JsonOpt = False) -> None:
     """Every type you can submit, and any the server refused with why."""
-    with friendly_errors():
-        found = connect().calctypes()
+    with connected() as client:
+        found = client.calctypes()
     if json:
         emit_json(found)
         return
@@ -34,8 +34,8 @@ def ls(json: JsonOpt = False) -> None:
 @app.command("show")
 def show(name: str, json: JsonOpt = False) -> None:
     """One type: its inputs (with defaults and limits), uploads, analyses and clean-up."""
-    with friendly_errors():
-        info = connect().calctype(name)
+    with connected() as client:
+        info = client.calctype(name)
     if json:
         emit_json(info)
         return

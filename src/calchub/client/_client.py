@@ -13,7 +13,8 @@ from typing import Any
 
 import httpx
 
-from calchub.client import config
+from calchub.client._people import PeopleMixin
+from calchub.client._projects import ProjectsMixin
 from calchub.client.errors import ServerUnreachable, WaitTimeout, raise_for
 from calchub.contracts.calctypes import CalcTypeInfo, CalcTypeList
 from calchub.contracts.calculations import (
@@ -33,45 +34,14 @@ FileSource = str | bytes | Path
 Progress = Callable[[int, int | None], None]
 
 
-class Client:
+class Client(PeopleMixin, ProjectsMixin):
     """A calchub server, reached over HTTP.
 
     ``Client()`` finds the server the way the CLI does: ``CALCHUB_URL`` and
     ``CALCHUB_TOKEN``, else the credentials ``calchub up`` saved under
-    ``CALCHUB_HOME``.
+    ``CALCHUB_HOME``. Its calls about people are in ``PeopleMixin``, about
+    projects and reviews in ``ProjectsMixin``.
     """
-
-    def __init__(
-        self,
-        url: str | None = None,
-        token: str | None = None,
-        *,
-        timeout: float = 30.0,
-        transport: httpx.BaseTransport | None = None,
-    ) -> None:
-        self.url, token = config.resolve(url, token)
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
-        self._http = httpx.Client(
-            base_url=f"{self.url}/api/v1", headers=headers, timeout=timeout, transport=transport
-        )
-
-    def __enter__(self) -> Client:
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self.close()
-
-    def close(self) -> None:
-        self._http.close()
-
-    def _call(self, method: str, path: str, *, timeout: float | None = None, **kwargs: Any) -> httpx.Response:
-        chosen = httpx.USE_CLIENT_DEFAULT if timeout is None else timeout
-        try:
-            response = self._http.request(method, path, timeout=chosen, **kwargs)
-        except httpx.TransportError as error:
-            raise ServerUnreachable(f"cannot reach the calchub server at {self.url}: {error}") from error
-        raise_for(response)
-        return response
 
     # -- calculations --------------------------------------------------------
 
@@ -121,7 +91,8 @@ class Client:
         return CalculationPage.model_validate(self._call("GET", "/calculations", params=params).json())
 
     def iter(self, **filters: Any) -> Iterator[Calculation]:
-        """Every calculation matching ``state``, ``cluster``, ``owner``, ``name``, in ``sort`` order."""
+        """Every calculation matching ``state``, ``cluster``, ``owner``, ``name``, ``project`` and
+        ``favorite=True``, in ``sort`` order."""
         cursor = None
         while True:
             page = self.page(**filters, cursor=cursor)
@@ -237,8 +208,6 @@ class Client:
         tmp.replace(target)
         return target
 
-    # -- clusters, tokens, health --------------------------------------------
-
     # -- calculation types and results ----------------------------------------
 
     def calctypes(self) -> CalcTypeList:
@@ -289,9 +258,7 @@ class Client:
         result: dict[str, Any] = self._call("GET", "/health").json()
         return result
 
-    def me(self) -> dict[str, Any]:
-        result: dict[str, Any] = self._call("GET", "/me").json()
-        return result
+    # -- clusters --------------------------------------------------------------
 
     def clusters(self) -> builtins.list[Cluster]:
         return [Cluster.model_validate(c) for c in self._call("GET", "/clusters").json()]
@@ -331,24 +298,12 @@ class Client:
     def revoke_agent_key(self, cluster: str, key_id: int) -> AgentKey:
         return AgentKey.model_validate(self._call("DELETE", f"/clusters/{cluster}/keys/{key_id}").json())
 
-    def tokens(self) -> builtins.list[dict[str, Any]]:
-        result: builtins.list[dict[str, Any]] = self._call("GET", "/tokens").json()
-        return result
-
-    def create_token(self, name: str, days: int | None = None) -> dict[str, Any]:
-        result: dict[str, Any] = self._call("POST", "/tokens", json={"name": name, "days": days}).json()
-        return result
-
-    def revoke_token(self, token_id: int) -> dict[str, Any]:
-        result: dict[str, Any] = self._call("DELETE", f"/tokens/{token_id}").json()
-        return result
-
-    def login(self, username: str, password: str, days: int = 30) -> dict[str, Any]:
-        """Exchange a password for a token; the client uses it from then on."""
-        body = {"username": username, "password": password, "days": days}
-        result: dict[str, Any] = self._call("POST", "/auth/login", json=body).json()
-        self._http.headers["Authorization"] = f"Bearer {result['token']}"
-        return result
+    def rotate_key(self, cluster: str, key_id: int, grace_minutes: int = 0) -> AgentKeyIssued:
+        """A new key in place of ``key_id``, which keeps working ``grace_minutes`` more, then stops."""
+        path = f"/clusters/{cluster}/keys/{key_id}/rotate"
+        return AgentKeyIssued.model_validate(
+            self._call("POST", path, params={"grace_minutes": grace_minutes}).json()
+        )
 
 
 def _request(

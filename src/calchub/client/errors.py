@@ -5,7 +5,7 @@ CalchubError
  +-- WaitTimeout         wait() ran out of time before the work finished
  +-- ApiError            the server answered with an error status
       +-- BadRequest 400/422, Unauthorized 401, Forbidden 403, NotFound 404,
-          Conflict 409, TooLarge 413
+          Conflict 409, TooLarge 413, Throttled 429 (``retry_after`` seconds)
 """
 
 from __future__ import annotations
@@ -63,6 +63,12 @@ class TooLarge(ApiError):
     pass
 
 
+class Throttled(ApiError):
+    """Too many failed sign-ins: the server hears the next one after ``retry_after`` seconds."""
+
+    retry_after: int | None = None
+
+
 _BY_STATUS: dict[int, type[ApiError]] = {
     400: BadRequest,
     401: Unauthorized,
@@ -71,6 +77,7 @@ _BY_STATUS: dict[int, type[ApiError]] = {
     409: Conflict,
     413: TooLarge,
     422: BadRequest,
+    429: Throttled,
 }
 
 
@@ -79,7 +86,10 @@ def raise_for(response: httpx.Response) -> None:
         return
     message, field = _explain(response)
     rule = _rule(response)
-    raise _BY_STATUS.get(response.status_code, ApiError)(response.status_code, message, field, rule)
+    error = _BY_STATUS.get(response.status_code, ApiError)(response.status_code, message, field, rule)
+    if isinstance(error, Throttled) and response.headers.get("retry-after", "").isdigit():
+        error.retry_after = int(response.headers["retry-after"])
+    raise error
 
 
 def _rule(response: httpx.Response) -> str | None:

@@ -27,7 +27,7 @@ def create(hub: HubDep, user: UsersAdmin, body: wire.UserCreate) -> wire.User:
 @router.get("/{username}", response_model=wire.User)
 def show(hub: HubDep, user: UsersReader, username: str) -> wire.User:
     with hub.uow() as session:
-        return people.show(session, user, username)
+        return people.show(session, username)
 
 
 @router.patch("/{username}", response_model=wire.User)
