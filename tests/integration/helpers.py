@@ -8,6 +8,8 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
+import httpx
+
 from calchub.agent.loop import Agent
 from calchub.client import Client
 from calchub.client.agent import AgentClient
@@ -54,3 +56,17 @@ async def running(agent: Agent) -> AsyncIterator[Agent]:
     finally:
         stop.set()
         await asyncio.wait_for(task, 30)
+
+
+def call(url: str, method: str, path: str, token: str | None = None, **kwargs: Any) -> httpx.Response:
+    """One raw request to ``/api/v1{path}``, as the holder of ``token`` (anonymous without one)."""
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    return httpx.request(method, f"{url}/api/v1{path}", headers=headers, timeout=30, **kwargs)
+
+
+def sign_in(url: str, username: str, password: str) -> str:
+    """An access token for ``username``, as a browser or ``calchub login`` gets one."""
+    answer = call(url, "POST", "/auth/login", json={"username": username, "password": password})
+    assert answer.status_code == 200, answer.text
+    token: str = answer.json()["access_token"]
+    return token

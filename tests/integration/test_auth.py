@@ -126,3 +126,17 @@ def test_other_users_log_in_with_their_own_password_if_they_have_one(
         assert carol.me().role == "user"
         with pytest.raises(Unauthorized):
             carol.login("carol", "s3cret-enougH")
+
+
+def test_an_agent_cannot_write_files_or_logs_for_work_nobody_claimed(
+    client: Client, server: ServerThread, made: Any
+) -> None:
+    queued = client.submit(["true"])
+    forged = [
+        ("PUT", f"/agent/calculations/{queued.id}/files/forged.txt?attempt=0", {"content": b"x"}),
+        ("PUT", f"/agent/calculations/{queued.id}/logs/stdout?attempt=0&offset=0", {"content": b"x"}),
+    ]
+    for method, path, kwargs in forged:
+        answer = _call(server, method, path, made.agent_key, **kwargs)
+        assert answer.status_code == 409 and "never claimed" in answer.json()["detail"], path
+    assert client.files(queued.id) == [] and client.logs(queued.id) == ""

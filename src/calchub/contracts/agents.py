@@ -7,15 +7,15 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field
 
-from calchub.contracts.calculations import FileInfo, Resources, Strict
+from calchub.contracts.calculations import MAX_ID, Attempt, FileInfo, Id, Resources, Strict
 from calchub.contracts.clusters import Partition
 from calchub.contracts.results import ResultSet
 from calchub.domain.states import State
 
 
 class Held(Strict):
-    id: int
-    attempt: int
+    id: Id
+    attempt: Attempt
 
 
 class Heartbeat(Strict):
@@ -59,8 +59,8 @@ class ClaimRequest(Strict):
 
 
 class Assignment(BaseModel):
-    id: int
-    attempt: int
+    id: Id
+    attempt: Attempt
     name: str
     command: list[str]
     env: dict[str, str]
@@ -80,11 +80,11 @@ class ClaimReply(BaseModel):
 
 
 class Report(Strict):
-    id: int
-    attempt: int
+    id: Id
+    attempt: Attempt
     state: State
     at: datetime
-    exit_code: int | None = None
+    exit_code: Annotated[int, Field(ge=-(2**31), le=MAX_ID)] | None = None
     message: str | None = Field(None, max_length=10_000)
     host: str | None = None
     workdir: str | None = None
@@ -103,8 +103,8 @@ Outcome = Literal["applied", "duplicate", "stale", "rejected"]
 
 
 class ReportResult(BaseModel):
-    id: int
-    attempt: int
+    id: Id
+    attempt: Attempt
     outcome: Outcome
     detail: str | None = None
 

@@ -14,6 +14,10 @@ from calchub.domain.resources import parse_memory, parse_walltime
 from calchub.domain.states import State
 
 NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$"
+#: The largest id or attempt number the database stores (a 32-bit INTEGER on PostgreSQL).
+MAX_ID = 2**31 - 1
+Id = Annotated[int, Field(ge=1, le=MAX_ID)]
+Attempt = Annotated[int, Field(ge=0, le=MAX_ID)]
 MAX_INPUT_FILE_BYTES = 16 * 1024 * 1024
 
 
@@ -53,7 +57,7 @@ class Resources(Strict):
 
     memory: int | None = Field(None, ge=1, description="bytes; '2G' and '512M' are accepted")
     walltime: int | None = Field(
-        None, ge=1, description="seconds; '[D-][HH:]MM:SS' is accepted; killed when it runs over"
+        None, ge=1, le=MAX_ID, description="seconds; '[D-][HH:]MM:SS' is accepted; killed when it runs over"
     )
 
     @field_validator("memory", mode="before")

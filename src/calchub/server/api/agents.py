@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import time
-from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse
 from pydantic import BaseModel
 
 from calchub.contracts import agents as wire
 from calchub.contracts.calculations import FileInfo
-from calchub.server.api.deps import CurrentAgent, HubDep
+from calchub.server.api.deps import AttemptQuery, CurrentAgent, HubDep, Offset, RecordId
 from calchub.server.api.longpoll import park
 from calchub.server.services import agents, files
 from calchub.server.services.errors import TooLarge
@@ -65,10 +64,10 @@ async def append_log(
     hub: HubDep,
     agent: CurrentAgent,
     request: Request,
-    calc_id: int,
+    calc_id: RecordId,
     stream: str,
-    attempt: int,
-    offset: Annotated[int, Query(ge=0)],
+    attempt: AttemptQuery,
+    offset: Offset,
 ) -> LogAck:
     data = await _body(request, hub.settings.max_upload_bytes)
     return await run_in_threadpool(_append, hub, agent, calc_id, attempt, stream, offset, data)
@@ -77,8 +76,8 @@ async def append_log(
 def _append(
     hub: HubDep,
     agent: CurrentAgent,
-    calc_id: int,
-    attempt: int,
+    calc_id: RecordId,
+    attempt: AttemptQuery,
     stream: str,
     offset: int,
     data: bytes,
@@ -90,7 +89,7 @@ def _append(
 
 @router.put("/calculations/{calc_id}/files/{path:path}", response_model=FileInfo)
 async def upload(
-    hub: HubDep, agent: CurrentAgent, request: Request, calc_id: int, path: str, attempt: int
+    hub: HubDep, agent: CurrentAgent, request: Request, calc_id: RecordId, path: str, attempt: AttemptQuery
 ) -> FileInfo:
     """Store an output file; streamed to disk, refused with 413 past the upload limit."""
     path = files.checked_path(path)
@@ -103,13 +102,18 @@ async def upload(
     return await run_in_threadpool(_record, hub, agent, calc_id, attempt, path, stored)
 
 
-def _check_attempt(hub: HubDep, agent: CurrentAgent, calc_id: int, attempt: int) -> None:
+def _check_attempt(hub: HubDep, agent: CurrentAgent, calc_id: RecordId, attempt: AttemptQuery) -> None:
     with hub.uow() as session:
         files.attempt_of_agent(session, agent, calc_id, attempt)
 
 
 def _record(
-    hub: HubDep, agent: CurrentAgent, calc_id: int, attempt: int, path: str, stored: tuple[int, str]
+    hub: HubDep,
+    agent: CurrentAgent,
+    calc_id: RecordId,
+    attempt: AttemptQuery,
+    path: str,
+    stored: tuple[int, str],
 ) -> FileInfo:
     with hub.uow() as session:
         calc = files.attempt_of_agent(session, agent, calc_id, attempt)
@@ -117,7 +121,9 @@ def _record(
 
 
 @router.get("/calculations/{calc_id}/inputs/{path:path}", response_class=FileResponse)
-def input_file(hub: HubDep, agent: CurrentAgent, calc_id: int, path: str, attempt: int) -> FileResponse:
+def input_file(
+    hub: HubDep, agent: CurrentAgent, calc_id: RecordId, path: str, attempt: AttemptQuery
+) -> FileResponse:
     with hub.uow() as session:
         calc = files.attempt_of_agent(session, agent, calc_id, attempt)
         where = files.input_path(session, hub.store, calc, files.checked_path(path))

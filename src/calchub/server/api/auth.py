@@ -6,7 +6,7 @@ from fastapi import APIRouter, Request, Response, status
 
 from calchub.contracts import users as wire
 from calchub.domain.permissions import Role, Scope
-from calchub.server.api.deps import Anyone, HubDep, Self, SessionsAdmin
+from calchub.server.api.deps import Anyone, HubDep, RecordId, Self, SessionsAdmin
 from calchub.server.db.tables import ApiToken
 from calchub.server.services import auth, people, sessions
 
@@ -111,6 +111,6 @@ def create_token(hub: HubDep, user: Self, body: wire.TokenCreate) -> wire.Token:
 
 
 @router.delete("/tokens/{token_id}", response_model=wire.Token)
-def revoke_token(hub: HubDep, user: Self, token_id: int) -> wire.Token:
+def revoke_token(hub: HubDep, user: Self, token_id: RecordId) -> wire.Token:
     with hub.uow() as session:
         return _token(auth.revoke_token(session, user, token_id))

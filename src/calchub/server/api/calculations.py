@@ -15,9 +15,10 @@ from fastapi.responses import FileResponse, PlainTextResponse, StreamingResponse
 from pydantic import BaseModel, Field
 
 from calchub.contracts import calculations as wire
+from calchub.contracts.calculations import MAX_ID, Id
 from calchub.contracts.projects import Decision, Rejection
 from calchub.domain.states import TERMINAL, State
-from calchub.server.api.deps import Approver, CalcReader, CalcWriter, HubDep, Reader, Writer
+from calchub.server.api.deps import Approver, CalcReader, CalcWriter, HubDep, Offset, Reader, RecordId, Writer
 from calchub.server.api.longpoll import park
 from calchub.server.repositories.calculations import ListQuery
 from calchub.server.services import calculations as calcs
@@ -44,7 +45,7 @@ def preview(hub: HubDep, user: Writer, body: wire.CalculationCreate) -> wire.Pre
 
 
 @router.get("/{calc_id}/script", response_class=PlainTextResponse)
-def script(hub: HubDep, user: CalcReader, calc_id: int) -> str:
+def script(hub: HubDep, user: CalcReader, calc_id: RecordId) -> str:
     """The sbatch script, exactly as the cluster's agent submits it (batch clusters only)."""
     with hub.uow() as session:
         return scripts.script(session, user, calc_id)
@@ -80,7 +81,7 @@ def list_(
 
 
 class WaitRequest(BaseModel):
-    ids: list[int] = Field(min_length=1, max_length=10_000)
+    ids: list[Id] = Field(min_length=1, max_length=10_000)
     timeout: float = Field(30.0, ge=0, le=300)
 
 
@@ -105,41 +106,43 @@ def _finished(hub: HubDep, user: Reader, ids: list[int]) -> list[wire.Calculatio
 
 
 @router.get("/{calc_id}", response_model=wire.Calculation)
-def show(hub: HubDep, user: CalcReader, calc_id: int) -> wire.Calculation:
+def show(hub: HubDep, user: CalcReader, calc_id: RecordId) -> wire.Calculation:
     with hub.uow() as session:
         return calcs.describe(session, user, calc_id)
 
 
 @router.patch("/{calc_id}", response_model=wire.Calculation)
-def update(hub: HubDep, user: CalcWriter, calc_id: int, body: wire.CalculationUpdate) -> wire.Calculation:
+def update(
+    hub: HubDep, user: CalcWriter, calc_id: RecordId, body: wire.CalculationUpdate
+) -> wire.Calculation:
     """Rename it, or change its priority (within the project's range; moderators beyond it)."""
     with hub.uow() as session:
         return calcs.update(session, user, calc_id, body)
 
 
 @router.post("/{calc_id}/approve", response_model=wire.Calculation)
-def approve(hub: HubDep, user: Approver, calc_id: int, body: Decision | None = None) -> wire.Calculation:
+def approve(hub: HubDep, user: Approver, calc_id: RecordId, body: Decision | None = None) -> wire.Calculation:
     """Let a calculation that waits for approval queue (moderators and admins)."""
     with hub.uow() as session:
         return calcs.decide(session, user, calc_id, True, body.comment if body else None)
 
 
 @router.post("/{calc_id}/reject", response_model=wire.Calculation)
-def reject(hub: HubDep, user: Approver, calc_id: int, body: Rejection) -> wire.Calculation:
+def reject(hub: HubDep, user: Approver, calc_id: RecordId, body: Rejection) -> wire.Calculation:
     """Refuse a calculation that waits for approval; the submitter reads the comment."""
     with hub.uow() as session:
         return calcs.decide(session, user, calc_id, False, body.comment)
 
 
 @router.put("/{calc_id}/favorite", status_code=status.HTTP_204_NO_CONTENT)
-def favorite(hub: HubDep, user: CalcReader, calc_id: int) -> Response:
+def favorite(hub: HubDep, user: CalcReader, calc_id: RecordId) -> Response:
     with hub.uow() as session:
         calcs.set_favorite(session, user, calc_id, True)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.delete("/{calc_id}/favorite", status_code=status.HTTP_204_NO_CONTENT)
-def unfavorite(hub: HubDep, user: CalcReader, calc_id: int) -> Response:
+def unfavorite(hub: HubDep, user: CalcReader, calc_id: RecordId) -> Response:
     with hub.uow() as session:
         calcs.set_favorite(session, user, calc_id, False)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
@@ -151,14 +154,14 @@ class CancelRequest(BaseModel):
 
 @router.post("/{calc_id}/cancel", response_model=wire.Calculation)
 def cancel(
-    hub: HubDep, user: CalcWriter, calc_id: int, body: CancelRequest | None = None
+    hub: HubDep, user: CalcWriter, calc_id: RecordId, body: CancelRequest | None = None
 ) -> wire.Calculation:
     with hub.uow() as session:
         return calcs.cancel(session, user, calc_id, body.reason if body else None)
 
 
 @router.delete("/{calc_id}", status_code=status.HTTP_204_NO_CONTENT)
-def delete(hub: HubDep, user: CalcWriter, calc_id: int) -> Response:
+def delete(hub: HubDep, user: CalcWriter, calc_id: RecordId) -> Response:
     with hub.uow() as session:
         calcs.delete(session, user, calc_id)
     hub.store.delete([calc_id])
@@ -166,7 +169,7 @@ def delete(hub: HubDep, user: CalcWriter, calc_id: int) -> Response:
 
 
 @router.get("/{calc_id}/events", response_model=list[wire.Event])
-def events(hub: HubDep, user: CalcReader, calc_id: int) -> list[wire.Event]:
+def events(hub: HubDep, user: CalcReader, calc_id: RecordId) -> list[wire.Event]:
     with hub.uow() as session:
         return calcs.events(session, user, calc_id)
 
@@ -175,10 +178,10 @@ def events(hub: HubDep, user: CalcReader, calc_id: int) -> list[wire.Event]:
 async def logs(
     hub: HubDep,
     user: CalcReader,
-    calc_id: int,
+    calc_id: RecordId,
     stream: Literal["stdout", "stderr"] = "stdout",
-    attempt: int | None = None,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    attempt: Annotated[int | None, Query(ge=0, le=MAX_ID)] = None,
+    offset: Offset = 0,
     follow: bool = False,
 ) -> Response:
     """The log of an attempt (the latest by default); ``follow`` streams until the run ends."""
@@ -190,13 +193,13 @@ async def logs(
     return StreamingResponse(body, media_type="text/plain", headers={"X-Calchub-Attempt": str(chosen)})
 
 
-def _log_view(hub: HubDep, user: Reader, calc_id: int, attempt: int | None) -> tuple[int, State]:
+def _log_view(hub: HubDep, user: Reader, calc_id: RecordId, attempt: int | None) -> tuple[int, State]:
     with hub.uow() as session:
         return files.log_view(session, user, calc_id, attempt)
 
 
 async def _follow(
-    hub: HubDep, user: Reader, calc_id: int, attempt: int, stream: str, offset: int
+    hub: HubDep, user: Reader, calc_id: RecordId, attempt: int, stream: str, offset: int
 ) -> AsyncIterator[bytes]:
     while True:
         event = hub.wakeups.current(f"calc:{calc_id}")
@@ -220,7 +223,7 @@ async def _follow(
 
 
 @router.get("/{calc_id}/files", response_model=list[wire.FileInfo])
-def list_files(hub: HubDep, user: CalcReader, calc_id: int) -> list[wire.FileInfo]:
+def list_files(hub: HubDep, user: CalcReader, calc_id: RecordId) -> list[wire.FileInfo]:
     with hub.uow() as session:
         return files.listing(session, user, calc_id)
 
@@ -229,7 +232,7 @@ def list_files(hub: HubDep, user: CalcReader, calc_id: int) -> list[wire.FileInf
 def download(
     hub: HubDep,
     user: CalcReader,
-    calc_id: int,
+    calc_id: RecordId,
     path: str,
     kind: Literal["output", "input"] = "output",
 ) -> FileResponse:
@@ -244,7 +247,7 @@ def download(
     response_class=Response,
     responses={200: {"content": {"application/zip": {}}}},
 )
-def archive(hub: HubDep, user: CalcReader, calc_id: int) -> Response:
+def archive(hub: HubDep, user: CalcReader, calc_id: RecordId) -> Response:
     """Every input and output file, and the logs, as one zip."""
     with hub.uow() as session:
         entries = files.every(session, hub.store, user, calc_id)

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, status
 
 from calchub.contracts import clusters as wire
-from calchub.server.api.deps import ClusterAdmin, ClusterReader, HubDep
+from calchub.server.api.deps import ClusterAdmin, ClusterReader, HubDep, RecordId
 from calchub.server.services import clusters
 
 router = APIRouter(prefix="/clusters", tags=["clusters"])
@@ -56,7 +56,7 @@ def rotate_key(
     hub: HubDep,
     user: ClusterAdmin,
     name: str,
-    key_id: int,
+    key_id: RecordId,
     grace_minutes: Annotated[int, Query(ge=0, le=7 * 24 * 60, description="the old key works this long")] = 0,
 ) -> wire.AgentKeyIssued:
     """A new key for the cluster; the old one stops at once, or after ``grace_minutes``."""
@@ -65,6 +65,6 @@ def rotate_key(
 
 
 @router.delete("/{name}/keys/{key_id}", response_model=wire.AgentKey)
-def revoke_key(hub: HubDep, user: ClusterAdmin, name: str, key_id: int) -> wire.AgentKey:
+def revoke_key(hub: HubDep, user: ClusterAdmin, name: str, key_id: RecordId) -> wire.AgentKey:
     with hub.uow() as session:
         return clusters.revoke_key(session, name, key_id)

@@ -12,11 +12,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from calchub.contracts.calculations import MAX_ID
 from calchub.domain.permissions import Action, scope_allows
 from calchub.server.hub import Hub
 from calchub.server.services import auth
@@ -34,6 +35,10 @@ def get_hub(request: Request) -> Hub:
 
 
 HubDep = Annotated[Hub, Depends(get_hub)]
+#: Ids in paths and attempts in queries, bounded to what the database stores.
+RecordId = Annotated[int, Path(ge=1, le=MAX_ID)]
+AttemptQuery = Annotated[int, Query(ge=0, le=MAX_ID)]
+Offset = Annotated[int, Query(ge=0, le=2**62)]
 Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DataError
 
 from calchub.domain.states import IllegalTransition
 from calchub.server.services.errors import InvalidInputs, ServiceError
@@ -23,6 +24,17 @@ def install(app: FastAPI) -> None:
         if isinstance(error, Throttled):
             headers = {"Retry-After": str(error.retry_after)}
         return JSONResponse(body, status_code=error.status, headers=headers)
+
+    @app.exception_handler(DataError)
+    async def _unstorable(_: Request, error: DataError) -> JSONResponse:
+        # The database refused a value the checks let through (a NUL in a string on PostgreSQL,
+        # a number out of range): the transaction was rolled back, nothing was written.
+        reason = str(error.orig).splitlines()[0] if error.orig else "a value cannot be stored"
+        return JSONResponse({"detail": f"a value in the request cannot be stored: {reason}"}, status_code=422)
+
+    @app.exception_handler(OverflowError)
+    async def _overflow(_: Request, error: OverflowError) -> JSONResponse:
+        return JSONResponse({"detail": f"a number in the request is too large: {error}"}, status_code=422)
 
     @app.exception_handler(IllegalTransition)
     async def _illegal(_: Request, error: IllegalTransition) -> JSONResponse:

@@ -7,8 +7,9 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query, Response
 
 from calchub.contracts import results as wire
+from calchub.contracts.calculations import Id
 from calchub.domain.states import State
-from calchub.server.api.deps import CalcReader, HubDep, Reader
+from calchub.server.api.deps import CalcReader, HubDep, Reader, RecordId
 from calchub.server.repositories.results import TableQuery
 from calchub.server.services import results
 
@@ -16,7 +17,7 @@ router = APIRouter(tags=["results"])
 
 
 @router.get("/calculations/{calc_id}/results", response_model=wire.CalculationResults)
-def of_calculation(hub: HubDep, user: CalcReader, calc_id: int) -> wire.CalculationResults:
+def of_calculation(hub: HubDep, user: CalcReader, calc_id: RecordId) -> wire.CalculationResults:
     with hub.uow() as session:
         return results.of_calculation(session, user, calc_id)
 
@@ -30,7 +31,7 @@ def table(
     study: str | None = None,
     owner: str | None = None,
     state: Annotated[list[State] | None, Query()] = None,
-    ids: Annotated[list[int] | None, Query(max_length=10_000)] = None,
+    ids: Annotated[list[Id] | None, Query(max_length=10_000)] = None,
     fields: Annotated[
         str | None, Query(description="comma-separated result names or inputs.<name>; all scalars when unset")
     ] = None,

@@ -27,10 +27,13 @@ def checked_path(path: str) -> str:
 
 
 def attempt_of_agent(session: Session, agent: AgentCaller, calc_id: int, attempt: int) -> Calculation:
-    """The calculation, if this agent's cluster runs it and ``attempt`` is its current one."""
+    """The calculation, if this agent's cluster runs it and ``attempt`` is its current one
+    (attempt 0 was never claimed: nothing may write to it)."""
     calc = repo.get(session, calc_id)
     if calc is None or calc.cluster_id != agent.cluster_id:
         raise NotFound(f"no calculation {calc_id} on cluster {agent.cluster!r}")
+    if attempt == 0:
+        raise Conflict(f"calculation {calc_id} was never claimed; claim it before sending its files")
     if calc.attempt != attempt:
         raise Conflict(f"attempt {attempt} of calculation {calc_id} is over (now at {calc.attempt})")
     return calc
