@@ -176,10 +176,12 @@ def test_login_signs_in_then_issues_a_token_with_the_access_token(
     access = {"access_token": "eyJ.jwt", "expires_in": 900, "username": "bob", "role": "user"}
     fake.on("POST", "/auth/login", access)
     fake.on("POST", "/tokens", token_json(name="calchub login on laptop", token="chu_new"), status=201)
+    fake.on("POST", "/auth/logout", status=204)
     fake.on("GET", "/me", {"id": 2, "username": "bob", "role": "user"})
     issued = client.login("bob", "s3cret-enough", days=7)
     assert issued.token == "chu_new"
-    first, second = fake.sent
+    first, second, third = fake.sent
+    assert (third.method, third.path) == ("POST", "/auth/logout"), "the sign-in session is ended at once"
     assert (first.method, first.path, first.body) == (
         "POST",
         "/auth/login",
@@ -528,9 +530,10 @@ def test_login_saves_the_issued_token(fake: FakeServer, tmp_path: Path) -> None:
     access = {"access_token": "eyJ.jwt", "expires_in": 900, "username": "bob", "role": "user"}
     fake.on("POST", "/auth/login", access)
     fake.on("POST", "/tokens", token_json(token="chu_saved", expires_at="2025-04-01T12:00:00Z"), status=201)
+    fake.on("POST", "/auth/logout", status=204)
     out = run("login", "http://calchub.test", "--username", "bob", input="s3cret-enough\n")
-    assert fake.calls() == [("POST", "/auth/login"), ("POST", "/tokens")]
-    assert fake.last().body["days"] == 30
+    assert fake.calls() == [("POST", "/auth/login"), ("POST", "/tokens"), ("POST", "/auth/logout")]
+    assert fake.sent[1].body["days"] == 30
     saved = json.loads((tmp_path / "home" / "client.json").read_text())
     assert saved == {"url": "http://calchub.test", "token": "chu_saved", "username": "bob"}
     assert "logged in to http://calchub.test as bob" in out
