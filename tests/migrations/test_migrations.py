@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from alembic import command
@@ -138,3 +139,33 @@ def test_project_labels_become_projects_and_every_calculation_belongs_to_one(eng
         labels = [row[0] for row in c.execute(text("SELECT project FROM calculations ORDER BY id"))]
         assert c.execute(text("SELECT count(*) FROM calculation_events")).scalar() == 4
     assert labels == [None, "peaks", "peaks", None], "a downgrade gives the labels back"
+
+
+def test_on_sqlite_the_migrated_indexes_and_autoincrement_are_those_the_models_build(
+    tmp_path: Path,
+) -> None:
+    """Batch mode rebuilds tables from reflection, which forgets AUTOINCREMENT and DESC in indexes."""
+    migrated, fresh = (
+        make_engine(f"sqlite:///{tmp_path / 'm.db'}"),
+        make_engine(f"sqlite:///{tmp_path / 'f.db'}"),
+    )
+    upgrade(migrated)
+    Base.metadata.create_all(fresh)
+
+    def schema(engine: Engine) -> tuple[set[str], set[str]]:
+        with engine.connect() as c:
+            rows = c.execute(
+                text("SELECT type, name, tbl_name, sql FROM sqlite_master WHERE sql IS NOT NULL")
+            )
+            found = [
+                (kind, name, table, " ".join(sql.replace('"', "").split())) for kind, name, table, sql in rows
+            ]
+        indexes = {sql for kind, _, _, sql in found if kind == "index"}
+        counted = {table for kind, _, table, sql in found if kind == "table" and "AUTOINCREMENT" in sql}
+        return indexes, counted
+
+    try:
+        assert schema(migrated) == schema(fresh)
+    finally:
+        migrated.dispose()
+        fresh.dispose()

@@ -54,6 +54,7 @@ def agent(
 ) -> None:
     """Run a site agent: it claims this cluster's work and runs it here (or submits it to Slurm)."""
     import asyncio
+    import gc
     import logging
 
     from calchub.agent.loop import Agent, AgentBroken
@@ -72,7 +73,9 @@ def agent(
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        await Agent(settings).run(stop)
+        agent = Agent(settings)
+        gc.freeze()  # start-up's objects live as long as the agent: out of the collector's full passes
+        await agent.run(stop)
 
     try:
         asyncio.run(main())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
 import os
 import sys
@@ -50,8 +51,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.bootstrap:
         _bootstrap(hub, settings.home, f"http://{_reachable(args.host)}:{args.port}")
     hub.engine.dispose()
+    app = create_app(settings)
+    # What start-up made (modules, the app) lives as long as the process: keep it out of the
+    # collector's full passes, which would otherwise rescan it all under load.
+    gc.freeze()
     uvicorn.run(
-        create_app(settings),
+        app,
         host=args.host,
         port=args.port,
         log_level=settings.log_level,

@@ -6,7 +6,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, delete, func, select
+from sqlalchemy import Row, delete, func, literal, select, union_all
 from sqlalchemy.orm import Session
 
 from calchub.domain.states import HELD, WAITING_TO_RUN
@@ -139,22 +139,25 @@ def runs_since(session: Session, column: Any, key: int, since: datetime) -> Sequ
 
 
 def running_limits(session: Session) -> tuple[dict[int, int], dict[int, int]]:
-    """What is left under ``max_running``, of each project and each user that has one."""
-    projects = _left(session, Project, Calculation.project_id)
-    users = _left(session, User, Calculation.owner_id)
-    return projects, users
+    """What is left under ``max_running``, of each project and each user that has one.
+
+    One query while no such quota exists (the common case), which is asked on every claim.
+    """
+    limited = union_all(
+        select(literal("p").label("kind"), Project.id, Project.max_running).where(
+            Project.max_running.is_not(None)
+        ),
+        select(literal("u").label("kind"), User.id, User.max_running).where(User.max_running.is_not(None)),
+    )
+    rows: list[tuple[str, int, int]] = [(r[0], r[1], r[2] or 0) for r in session.execute(limited)]
+    if not rows:
+        return {}, {}
+    projects = {key: limit for kind, key, limit in rows if kind == "p"}
+    users = {key: limit for kind, key, limit in rows if kind == "u"}
+    return _left(session, projects, Calculation.project_id), _left(session, users, Calculation.owner_id)
 
 
-def any_running_limit(session: Session) -> bool:
-    for table in (Project, User):
-        if session.scalar(select(table.id).where(table.max_running.is_not(None)).limit(1)) is not None:
-            return True
-    return False
-
-
-def _left(session: Session, table: Any, column: Any) -> dict[int, int]:
-    stmt = select(table.id, table.max_running).where(table.max_running.is_not(None))
-    limits: dict[int, int] = {row[0]: row[1] for row in session.execute(stmt)}
+def _left(session: Session, limits: dict[int, int], column: Any) -> dict[int, int]:
     if not limits:
         return {}
     counted = (

@@ -126,7 +126,11 @@ def upgrade() -> None:
     with op.batch_alter_table("calculations", schema=None) as batch_op:
         batch_op.add_column(sa.Column("project_id", sa.Integer(), nullable=True))
     _projects_from_labels()
-    with op.batch_alter_table("calculations", schema=None) as batch_op:
+    # On SQLite this rebuilds the table: keep AUTOINCREMENT (ids are never reused, stored files
+    # are keyed by them), and the claim index's descending priority, which reflection loses.
+    with op.batch_alter_table(
+        "calculations", schema=None, table_kwargs={"sqlite_autoincrement": True}
+    ) as batch_op:
         batch_op.alter_column("project_id", existing_type=sa.Integer(), nullable=False)
         batch_op.drop_index(batch_op.f("ix_calculations_project"))
         batch_op.create_index("ix_calculations_project", ["project_id", "state"], unique=False)
@@ -134,6 +138,15 @@ def upgrade() -> None:
             batch_op.f("fk_calculations_project_id_projects"), "projects", ["project_id"], ["id"]
         )
         batch_op.drop_column("project")
+    if op.get_bind().dialect.name == "sqlite":
+        _claim_index_descending()
+
+
+def _claim_index_descending() -> None:
+    op.drop_index("ix_calculations_claim", table_name="calculations")
+    op.create_index(
+        "ix_calculations_claim", "calculations", ["cluster_id", "state", sa.text("priority DESC"), "id"]
+    )
 
 
 def _projects_from_labels() -> None:
@@ -205,11 +218,15 @@ def downgrade() -> None:
         "UPDATE calculations SET project = "
         "(SELECT p.name FROM projects p WHERE p.id = calculations.project_id AND p.personal_of IS NULL)"
     )
-    with op.batch_alter_table("calculations", schema=None) as batch_op:
+    with op.batch_alter_table(
+        "calculations", schema=None, table_kwargs={"sqlite_autoincrement": True}
+    ) as batch_op:
         batch_op.drop_constraint(batch_op.f("fk_calculations_project_id_projects"), type_="foreignkey")
         batch_op.drop_index("ix_calculations_project")
         batch_op.create_index(batch_op.f("ix_calculations_project"), ["project"], unique=False)
         batch_op.drop_column("project_id")
+    if op.get_bind().dialect.name == "sqlite":
+        _claim_index_descending()
     with op.batch_alter_table("users", schema=None) as batch_op:
         for name in ("quota_days", "core_hours", "max_queued", "max_running", "sessions_revoked_at"):
             batch_op.drop_column(name)
