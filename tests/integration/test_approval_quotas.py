@@ -204,3 +204,46 @@ def test_a_project_is_named_by_its_members_only(client: Client, make_user: Calla
     assert eve.submit(["x"]).project == "~eve", "with no project named, the personal one"
     with pytest.raises(Conflict, match="personal project and takes no members"):
         client.add_member("~eve", "admin")
+
+
+def test_a_moderator_raises_priority_but_renames_only_what_they_may_change(
+    client: Client, make_user: Callable[..., Client]
+) -> None:
+    alice = make_user("alice")
+    moderator = make_user("mo", role="moderator")
+    calc = alice.submit(["x"], name="mine")
+    assert moderator.update(calc.id, priority=500).priority == 500
+    for fields in ({"name": "theirs"}, {"name": "theirs", "priority": 500}):
+        with pytest.raises(Forbidden, match="only its owner"):
+            moderator.update(calc.id, **fields)
+    assert alice.get(calc.id).name == "mine"
+
+
+def test_an_unset_priority_is_the_nearest_the_project_allows(
+    client: Client, make_user: Callable[..., Client]
+) -> None:
+    client.create_project("urgent", priority_min=5, priority_max=10)
+    alice = _member(client, make_user, "urgent")
+    assert alice.submit(["x"], project="urgent").priority == 5
+    assert alice.submit(["x"]).priority == 0, "the personal project allows 0"
+
+
+def test_a_users_quota_counts_a_whole_batch_across_projects(
+    client: Client, make_user: Callable[..., Client]
+) -> None:
+    client.create_project("group")
+    alice = _member(client, make_user, "group")
+    client.update_user("alice", quotas={"max_queued": 3})
+    alice.submit(["x"])
+    batch = [{"command": ["x"], "project": p} for p in ("~alice", "group", "~alice", "group")]
+    with pytest.raises(Conflict, match=r"user 'alice': 1 of 3 .* 2 more may be queued, and this asks for 4"):
+        alice.submit_many(batch)
+    assert len(alice.list()) == 1
+
+
+def test_nobody_submits_into_someone_elses_personal_project(
+    client: Client, make_user: Callable[..., Client]
+) -> None:
+    make_user("alice")
+    with pytest.raises(Forbidden, match="personal project; only its owner submits"):
+        client.submit(["x"], project="~alice")

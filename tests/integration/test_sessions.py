@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -202,3 +203,28 @@ def test_agent_keys_rotate_with_a_grace_period(client: Client, server: ServerThr
     again = client.rotate_key("local", rotated.id)
     assert heartbeat(again.key) == 200
     assert heartbeat(rotated.key) == 401, "no grace: the old key stops at once"
+
+
+def test_a_read_only_token_may_wait(carol: Client, server: ServerThread) -> None:
+    calc = carol.submit(["true"])
+    reader = carol.create_token("watch", scope="read")
+    answer = httpx.post(
+        f"{server.url}/api/v1/calculations/wait",
+        headers={"Authorization": f"Bearer {reader.token}"},
+        json={"ids": [calc.id], "timeout": 0},
+    )
+    assert (answer.status_code, answer.json()) == (200, [])
+
+
+def test_blocking_ends_a_log_stream_that_is_waiting(
+    carol: Client, client: Client, server: ServerThread
+) -> None:
+    calc = carol.submit(["true"])  # queued: its log stream waits for a run that never comes
+    personal = carol.create_token("follow").token
+    url = f"{server.url}/api/v1/calculations/{calc.id}/logs?follow=true"
+    with httpx.stream("GET", url, headers={"Authorization": f"Bearer {personal}"}, timeout=10) as stream:
+        assert stream.status_code == 200
+        client.block_user("carol")
+        began = time.monotonic()
+        assert b"".join(stream.iter_bytes()) == b""
+    assert time.monotonic() - began < 5, "the stream ended when the block was felt, not at its 15 s wait"

@@ -323,7 +323,8 @@ def _request(
         request = request.model_copy(
             update={"files": [*request.files, *(_input(p, s) for p, s in files.items())]}
         )
-    return request.model_dump(mode="json", exclude_defaults=False)
+    # Fields left unset stay out, so the server applies its own defaults (a project's priority).
+    return request.model_dump(mode="json", exclude_unset=True)
 
 
 def _want_frame(as_frame: bool | None) -> bool:

@@ -11,7 +11,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
@@ -28,19 +28,26 @@ from calchub.server.storage import Store
 class CallerCache:
     """Who a credential belongs to, remembered for a few seconds.
 
-    Saves a database transaction on every request. Revoking a token or key, or
-    switching a cluster, clears it in this process; other replicas forget
-    within ``ttl`` seconds.
+    Saves a database transaction on every request. Every change to what a
+    credential may do clears it, in this process and (through the ``callers``
+    wake-up) in the other replicas. An entry never outlives its credential's
+    own expiry, and a lookup that raced a clear is not stored: ``generation()``
+    is taken before the lookup and ``put`` drops the answer if a clear came
+    in between.
     """
 
     def __init__(self, ttl: float = 5.0) -> None:
         self.ttl = ttl
         self._items: dict[str, tuple[float, object]] = {}
         self._lock = threading.Lock()
+        self._generation = 0
 
     @staticmethod
     def _key(secret: str) -> str:
         return hashlib.sha256(secret.encode()).hexdigest()
+
+    def generation(self) -> int:
+        return self._generation
 
     def get(self, secret: str) -> object | None:
         with self._lock:
@@ -49,14 +56,20 @@ class CallerCache:
             return None
         return found[1]
 
-    def put(self, secret: str, caller: object) -> None:
+    def put(self, secret: str, caller: object, generation: int, valid_until: datetime | None = None) -> None:
+        until = time.monotonic() + self.ttl
+        if valid_until is not None:
+            until = min(until, time.monotonic() + (valid_until - datetime.now(UTC)).total_seconds())
         with self._lock:
+            if generation != self._generation:
+                return
             if len(self._items) > 10_000:
                 self._items.clear()
-            self._items[self._key(secret)] = (time.monotonic() + self.ttl, caller)
+            self._items[self._key(secret)] = (until, caller)
 
     def clear(self) -> None:
         with self._lock:
+            self._generation += 1
             self._items.clear()
 
 

@@ -18,12 +18,25 @@ from calchub.contracts import calculations as wire
 from calchub.contracts.calculations import MAX_ID, Id
 from calchub.contracts.projects import Decision, Rejection
 from calchub.domain.states import TERMINAL, State
-from calchub.server.api.deps import Approver, CalcReader, CalcWriter, HubDep, Offset, Reader, RecordId, Writer
+from calchub.server.api.deps import (
+    Approver,
+    CalcReader,
+    CalcWriter,
+    HubDep,
+    Offset,
+    Reader,
+    Recheck,
+    RecordId,
+    Waiter,
+    Writer,
+)
 from calchub.server.api.longpoll import park
 from calchub.server.repositories.calculations import ListQuery
 from calchub.server.services import calculations as calcs
 from calchub.server.services import files, scripts
-from calchub.server.services.wakeups import wait
+from calchub.server.services.errors import ServiceError
+from calchub.server.services.unit import CALLERS
+from calchub.server.services.wakeups import wait_first
 
 router = APIRouter(prefix="/calculations", tags=["calculations"])
 WAIT_COALESCE_SECONDS = 0.1
@@ -86,12 +99,14 @@ class WaitRequest(BaseModel):
 
 
 @router.post("/wait", response_model=list[wire.Calculation])
-async def wait_any(hub: HubDep, user: Reader, body: WaitRequest, request: Request) -> list[wire.Calculation]:
+async def wait_any(
+    hub: HubDep, user: Waiter, again: Recheck, body: WaitRequest, request: Request
+) -> list[wire.Calculation]:
     """Those of ``ids`` that have finished; holds the request until one has, or ``timeout``."""
     deadline = time.monotonic() + body.timeout
     while True:
         event = hub.wakeups.current("terminal")
-        done = await run_in_threadpool(_finished, hub, user, body.ids)
+        done = await run_in_threadpool(_finished, hub, again, body.ids)
         if done or await park(event, request, deadline - time.monotonic()) != "woken":
             return done
         if len(body.ids) > 1:
@@ -100,7 +115,8 @@ async def wait_any(hub: HubDep, user: Reader, body: WaitRequest, request: Reques
             await asyncio.sleep(min(WAIT_COALESCE_SECONDS, max(deadline - time.monotonic(), 0)))
 
 
-def _finished(hub: HubDep, user: Reader, ids: list[int]) -> list[wire.Calculation]:
+def _finished(hub: HubDep, again: Recheck, ids: list[int]) -> list[wire.Calculation]:
+    user = again()
     with hub.uow() as session:
         return calcs.finished_among(session, user, ids)
 
@@ -178,6 +194,7 @@ def events(hub: HubDep, user: CalcReader, calc_id: RecordId) -> list[wire.Event]
 async def logs(
     hub: HubDep,
     user: CalcReader,
+    again: Recheck,
     calc_id: RecordId,
     stream: Literal["stdout", "stderr"] = "stdout",
     attempt: Annotated[int | None, Query(ge=0, le=MAX_ID)] = None,
@@ -185,30 +202,36 @@ async def logs(
     follow: bool = False,
 ) -> Response:
     """The log of an attempt (the latest by default); ``follow`` streams until the run ends."""
-    chosen, _ = await run_in_threadpool(_log_view, hub, user, calc_id, attempt)
+    chosen, _ = await run_in_threadpool(_log_view, hub, lambda: user, calc_id, attempt)
     if not follow:
         data = hub.store.read_log(calc_id, chosen, stream, offset)
         return Response(data, media_type="text/plain", headers={"X-Calchub-Attempt": str(chosen)})
-    body = _follow(hub, user, calc_id, chosen, stream, offset)
+    body = _follow(hub, again, calc_id, chosen, stream, offset)
     return StreamingResponse(body, media_type="text/plain", headers={"X-Calchub-Attempt": str(chosen)})
 
 
-def _log_view(hub: HubDep, user: Reader, calc_id: RecordId, attempt: int | None) -> tuple[int, State]:
+def _log_view(hub: HubDep, again: Recheck, calc_id: RecordId, attempt: int | None) -> tuple[int, State]:
+    user = again()
     with hub.uow() as session:
         return files.log_view(session, user, calc_id, attempt)
 
 
 async def _follow(
-    hub: HubDep, user: Reader, calc_id: RecordId, attempt: int, stream: str, offset: int
+    hub: HubDep, again: Recheck, calc_id: RecordId, attempt: int, stream: str, offset: int
 ) -> AsyncIterator[bytes]:
+    """Stream a log as it grows; the caller's rights are checked again at each pause, and a
+    change to anyone's rights wakes the stream to do so (a blocked user's stream ends)."""
     while True:
-        event = hub.wakeups.current(f"calc:{calc_id}")
+        events = [hub.wakeups.current(f"calc:{calc_id}"), hub.wakeups.current(CALLERS)]
         data = hub.store.read_log(calc_id, attempt, stream, offset)
         if data:
             offset += len(data)
             yield data
             continue
-        current, state = await run_in_threadpool(_log_view, hub, user, calc_id, None)
+        try:
+            current, state = await run_in_threadpool(_log_view, hub, again, calc_id, None)
+        except ServiceError:
+            return  # no longer allowed to read it (blocked, left the project, token revoked)
         if attempt == 0 and current > 0:
             # Followed while still queued: the first run has begun, follow it.
             attempt = current
@@ -219,7 +242,7 @@ async def _follow(
             if tail:
                 yield tail
             return
-        await wait(event, 15.0)
+        await wait_first(events, 15.0)
 
 
 @router.get("/{calc_id}/files", response_model=list[wire.FileInfo])

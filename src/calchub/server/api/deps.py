@@ -55,9 +55,10 @@ def current_user(hub: HubDep, credentials: Credentials) -> auth.Caller:
         return cached
     if secret.startswith(auth.AGENT_PREFIX):
         raise Unauthorized("agent keys are for the agent endpoints; users sign in or use a personal token")
+    generation = hub.callers.generation()
     with hub.uow() as session:
         caller = auth.user_for_token(session, secret, hub.key)
-    hub.callers.put(secret, caller)
+    hub.callers.put(secret, caller, generation, caller.valid_until)
     return caller
 
 
@@ -66,30 +67,44 @@ def current_agent(hub: HubDep, credentials: Credentials) -> auth.AgentCaller:
     cached = hub.callers.get(secret)
     if isinstance(cached, auth.AgentCaller):
         return cached
+    generation = hub.callers.generation()
     with hub.uow() as session:
         agent = auth.agent_for_key(session, secret)
-    hub.callers.put(secret, agent)
+    hub.callers.put(secret, agent, generation, agent.valid_until)
     return agent
 
 
 current_agent.permission = {"caller": "agent"}  # type: ignore[attr-defined]
 
 
-def require(action: Action, within: str | None = None) -> Callable[..., auth.Caller]:
+def _rechecker(hub: HubDep, credentials: Credentials) -> Callable[[], auth.Caller]:
+    """For requests that last (long-polls, streams): who the caller is now, so that a block or
+    a lost membership ends what they were waiting on, not only their next request."""
+    return lambda: current_user(hub, credentials)
+
+
+#: Call it on every round of a long wait; raises ``Unauthorized`` once the credential stops working.
+Recheck = Annotated[Callable[[], auth.Caller], Depends(_rechecker)]
+
+
+def require(action: Action, within: str | None = None, reads: bool = False) -> Callable[..., auth.Caller]:
     """A dependency: the signed-in caller, if their role and credential allow ``action``.
 
-    ``within`` names the record the route acts on ("project", "calculation"): a caller
-    who does not belong to its project is answered 404, as if it did not exist.
+    ``within`` says which record the route acts on ("project", "calculation"): its service
+    answers a caller who does not belong to the record's project 404, as if it did not exist
+    (the service enforces it; here it is only described, for the OpenAPI rule and its test).
+    ``reads`` marks a POST that changes nothing (a long-poll), which read-only tokens may call.
     """
 
     def check(request: Request, caller: Annotated[auth.Caller, Depends(current_user)]) -> auth.Caller:
-        if not scope_allows(caller.scope, action, request.method):
+        if not scope_allows(caller.scope, action, "GET" if reads else request.method):
             raise Forbidden("this token is read-only; use a full token to change anything")
         if not caller.may(action):
             raise Forbidden(f"a {caller.role} may not do this ({action.value})")
         return caller
 
-    check.permission = {"caller": "user", "action": action.value, "within": within}  # type: ignore[attr-defined]
+    rule = {"caller": "user", "action": action.value, "within": within, "reads": reads}
+    check.permission = rule  # type: ignore[attr-defined]
     return check
 
 
@@ -102,6 +117,7 @@ public.permission = {"caller": "anyone"}  # type: ignore[attr-defined]
 CurrentAgent = Annotated[auth.AgentCaller, Depends(current_agent)]
 Anyone = Depends(public)
 Reader = Annotated[auth.Caller, Depends(require(Action.CALCULATIONS_READ))]
+Waiter = Annotated[auth.Caller, Depends(require(Action.CALCULATIONS_READ, reads=True))]
 CalcReader = Annotated[auth.Caller, Depends(require(Action.CALCULATIONS_READ, "calculation"))]
 CalcWriter = Annotated[auth.Caller, Depends(require(Action.CALCULATIONS_WRITE, "calculation"))]
 Writer = Annotated[auth.Caller, Depends(require(Action.CALCULATIONS_WRITE))]

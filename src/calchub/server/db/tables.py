@@ -74,8 +74,6 @@ class User(Quotas, Base):
     #: False while blocked: every session, refresh token and API token stops working.
     is_active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(default=now)
-    #: Access tokens issued before this are refused (sign out everywhere, blocking).
-    sessions_revoked_at: Mapped[datetime | None]
 
 
 class RefreshToken(Base):

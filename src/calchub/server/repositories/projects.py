@@ -138,22 +138,38 @@ def runs_since(session: Session, column: Any, key: int, since: datetime) -> Sequ
     return list(session.execute(stmt))
 
 
-def running_limits(session: Session) -> tuple[dict[int, int], dict[int, int]]:
-    """What is left under ``max_running``, of each project and each user that has one.
-
-    One query while no such quota exists (the common case), which is asked on every claim.
-    """
+def _limited(session: Session, limit: int | None = None) -> list[tuple[str, int, int]]:
+    """("p" or "u", id, max_running) of each project and user that has a ``max_running``."""
     limited = union_all(
         select(literal("p").label("kind"), Project.id, Project.max_running).where(
             Project.max_running.is_not(None)
         ),
         select(literal("u").label("kind"), User.id, User.max_running).where(User.max_running.is_not(None)),
     )
-    rows: list[tuple[str, int, int]] = [(r[0], r[1], r[2] or 0) for r in session.execute(limited)]
+    if limit is not None:
+        limited = limited.limit(limit)
+    return [(r[0], r[1], r[2] or 0) for r in session.execute(limited)]
+
+
+def has_running_limits(session: Session) -> bool:
+    return bool(_limited(session, limit=1))
+
+
+def running_limits(session: Session) -> tuple[dict[int, int], dict[int, int]]:
+    """What is left under ``max_running``, of each project and each user that has one.
+
+    One query while no such quota exists (the common case), which is asked on every claim.
+    Otherwise the limited rows are locked until the claim commits, so two claims at once (two
+    replicas, two clusters) cannot both take the last place.
+    """
+    rows = _limited(session)
     if not rows:
         return {}, {}
     projects = {key: limit for kind, key, limit in rows if kind == "p"}
     users = {key: limit for kind, key, limit in rows if kind == "u"}
+    for table, keys in ((Project, projects), (User, users)):
+        if keys:
+            session.execute(select(table.id).where(table.id.in_(list(keys))).with_for_update())
     return _left(session, projects, Calculation.project_id), _left(session, users, Calculation.owner_id)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import delete, func, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from calchub.server.db.tables import RefreshToken, SignInFailures
@@ -55,19 +56,27 @@ def revoke_user(session: Session, user_id: int | None, at: datetime) -> int:
     return ended
 
 
-def failures(session: Session, keys: list[str]) -> list[SignInFailures]:
-    return list(session.scalars(select(SignInFailures).where(SignInFailures.key.in_(keys))))
+def lock_failures(session: Session, keys: list[str], at: datetime) -> list[SignInFailures]:
+    """The failure counts of ``keys``, made when missing and locked until the transaction ends,
+    so that sign-ins tried at once for one account or address take turns."""
+    found = []
+    for key in keys:
+        row = session.get(SignInFailures, key, with_for_update=True)
+        if row is None:
+            try:
+                with session.begin_nested():
+                    row = SignInFailures(key=key, failures=0, last_at=at)
+                    session.add(row)
+            except IntegrityError:  # another sign-in made it first
+                row = session.get(SignInFailures, key, with_for_update=True, populate_existing=True)
+        assert row is not None
+        found.append(row)
+    return found
 
 
-def record_failure(session: Session, key: str, at: datetime, window_start: datetime) -> None:
-    found = session.get(SignInFailures, key, with_for_update=True)
-    if found is None:
-        session.add(SignInFailures(key=key, failures=1, last_at=at))
-    elif found.last_at < window_start:
-        found.failures, found.last_at = 1, at
-    else:
-        found.failures, found.last_at = found.failures + 1, at
-    session.flush()
+def record_failure(row: SignInFailures, at: datetime, window_start: datetime) -> None:
+    row.failures = 1 if row.last_at < window_start else row.failures + 1
+    row.last_at = at
 
 
 def clear_failures(session: Session, keys: list[str]) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from calchub.server.db.tables import ApiToken, Calculation, User
@@ -59,10 +59,6 @@ def listing(session: Session) -> list[User]:
 def remove(session: Session, user: User) -> None:
     session.delete(user)
     session.flush()
-
-
-def revoke_sessions_of_all(session: Session, at: datetime) -> None:
-    session.execute(update(User).values(sessions_revoked_at=at))
 
 
 def owned_calculations(session: Session, user_id: int) -> int:

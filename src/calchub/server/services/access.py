@@ -3,7 +3,7 @@
 An access token names its user (``sub``), the sign-in session it came from
 (``sid``, the refresh token family) and when it was issued. A signature and
 an expiry are not enough to trust it: the caller check also looks up the user
-(blocked?), the session (revoked?) and the user's ``sessions_revoked_at``.
+(blocked?) and the session (ended?).
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ class Claims:
     user_id: int
     session: str
     issued_at: datetime
+    expires_at: datetime
 
 
 def looks_like_jwt(secret: str) -> bool:
@@ -59,4 +60,9 @@ def verify(key: str, token: str) -> Claims:
         raise Unauthorized("the access token is not valid: sign in again") from None
     if claims.get("typ") != "access" or not str(claims["sub"]).isdigit():
         raise Unauthorized("this is not an access token: sign in again")
-    return Claims(int(claims["sub"]), str(claims["sid"]), datetime.fromtimestamp(claims["iat"], UTC))
+    return Claims(
+        int(claims["sub"]),
+        str(claims["sid"]),
+        datetime.fromtimestamp(claims["iat"], UTC),
+        datetime.fromtimestamp(claims["exp"], UTC),
+    )

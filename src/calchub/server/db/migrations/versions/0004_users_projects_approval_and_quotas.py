@@ -119,7 +119,6 @@ def upgrade() -> None:
     with op.batch_alter_table("api_tokens", schema=None) as batch_op:
         batch_op.add_column(sa.Column("scope", sa.String(length=10), nullable=False, server_default="full"))
     with op.batch_alter_table("users", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("sessions_revoked_at", TIME, nullable=True))
         for column in _quota_columns():
             batch_op.add_column(column)
 
@@ -228,7 +227,7 @@ def downgrade() -> None:
     if op.get_bind().dialect.name == "sqlite":
         _claim_index_descending()
     with op.batch_alter_table("users", schema=None) as batch_op:
-        for name in ("quota_days", "core_hours", "max_queued", "max_running", "sessions_revoked_at"):
+        for name in ("quota_days", "core_hours", "max_queued", "max_running"):
             batch_op.drop_column(name)
     with op.batch_alter_table("api_tokens", schema=None) as batch_op:
         batch_op.drop_column("scope")
