@@ -12,6 +12,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
 
 import calchub
 from calchub.server.api import (
@@ -32,6 +33,9 @@ from calchub.server.hub import Hub
 from calchub.server.services import agents as agent_service
 from calchub.server.settings import Settings
 from calchub.server.wakeup_bridge import PostgresWakeups
+from calchub.server.web import errors as web_errors
+from calchub.server.web import pages
+from calchub.server.web.session import SignInNeeded, to_sign_in
 
 log = logging.getLogger("calchub.server")
 Scope = MutableMapping[str, Any]
@@ -72,7 +76,10 @@ def create_app(settings: Settings | None = None, hub: Hub | None = None) -> Fast
     routers = (health, auth, users, projects, calculations, results, calctypes, clusters, agents)
     for router in (module.router for module in routers):
         app.include_router(describe_permissions(router), prefix="/api/v1")
-    errors.install(app)
+    app.include_router(pages.router)
+    app.mount("/static", StaticFiles(packages=[("calchub.server.web", "static")]), name="static")
+    errors.install(app, page=web_errors.page)
+    app.add_exception_handler(SignInNeeded, to_sign_in)
     app.add_middleware(BodyLimit, limit=settings.max_request_bytes)
     return app
 

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from calchub.calctypes.registry import Registry, discover
 from calchub.server.db.engine import make_engine, make_sessionmaker
+from calchub.server.services import auth
 from calchub.server.services.sessions import Lifetimes
 from calchub.server.services.unit import CALLERS, unit_of_work
 from calchub.server.services.wakeups import Wakeups
@@ -99,6 +100,27 @@ class Hub:
             Store(settings.resolved_storage_dir()),
             calctypes=discover(settings.home),
         )
+
+    def user_for(self, secret: str) -> auth.Caller:
+        """The user a credential belongs to, from the cache or the database."""
+        cached = self.callers.get(secret)
+        if isinstance(cached, auth.Caller):
+            return cached
+        generation = self.callers.generation()
+        with self.uow() as session:
+            caller = auth.user_for_token(session, secret, self.key)
+        self.callers.put(secret, caller, generation, caller.valid_until)
+        return caller
+
+    def agent_for(self, secret: str) -> auth.AgentCaller:
+        cached = self.callers.get(secret)
+        if isinstance(cached, auth.AgentCaller):
+            return cached
+        generation = self.callers.generation()
+        with self.uow() as session:
+            agent = auth.agent_for_key(session, secret)
+        self.callers.put(secret, agent, generation, agent.valid_until)
+        return agent
 
     @contextmanager
     def uow(self) -> Iterator[Session]:

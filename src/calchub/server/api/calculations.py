@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import io
 import time
-import zipfile
 from collections.abc import AsyncIterator
 from typing import Annotated, Literal
 
@@ -273,16 +271,6 @@ def download(
 def archive(hub: HubDep, user: CalcReader, calc_id: RecordId) -> Response:
     """Every input and output file, and the logs, as one zip."""
     with hub.uow() as session:
-        entries = files.every(session, hub.store, user, calc_id)
-        attempt, _ = files.log_view(session, user, calc_id, None)
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as zipped:
-        for name, where in entries:
-            if where.exists():
-                zipped.write(where, f"calc-{calc_id}/{name}")
-        for stream in files.STREAMS:
-            log = hub.store.log_path(calc_id, attempt, stream)
-            if log.exists():
-                zipped.write(log, f"calc-{calc_id}/logs/{stream}")
+        zipped = files.archive(session, hub.store, user, calc_id)
     headers = {"Content-Disposition": f'attachment; filename="calc-{calc_id}.zip"'}
-    return Response(buffer.getvalue(), media_type="application/zip", headers=headers)
+    return Response(zipped, media_type="application/zip", headers=headers)

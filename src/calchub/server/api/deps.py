@@ -50,28 +50,13 @@ def _secret(credentials: HTTPAuthorizationCredentials | None) -> str:
 
 def current_user(hub: HubDep, credentials: Credentials) -> auth.Caller:
     secret = _secret(credentials)
-    cached = hub.callers.get(secret)
-    if isinstance(cached, auth.Caller):
-        return cached
     if secret.startswith(auth.AGENT_PREFIX):
         raise Unauthorized("agent keys are for the agent endpoints; users sign in or use a personal token")
-    generation = hub.callers.generation()
-    with hub.uow() as session:
-        caller = auth.user_for_token(session, secret, hub.key)
-    hub.callers.put(secret, caller, generation, caller.valid_until)
-    return caller
+    return hub.user_for(secret)
 
 
 def current_agent(hub: HubDep, credentials: Credentials) -> auth.AgentCaller:
-    secret = _secret(credentials)
-    cached = hub.callers.get(secret)
-    if isinstance(cached, auth.AgentCaller):
-        return cached
-    generation = hub.callers.generation()
-    with hub.uow() as session:
-        agent = auth.agent_for_key(session, secret)
-    hub.callers.put(secret, agent, generation, agent.valid_until)
-    return agent
+    return hub.agent_for(_secret(credentials))
 
 
 current_agent.permission = {"caller": "agent"}  # type: ignore[attr-defined]

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import FastAPI, Request
+from collections.abc import Callable
+
+from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DataError
 
@@ -11,9 +13,13 @@ from calchub.server.services.errors import InvalidInputs, ServiceError
 from calchub.server.services.sessions import Throttled
 
 
-def install(app: FastAPI) -> None:
+def install(app: FastAPI, page: Callable[[Request, ServiceError], Response] | None = None) -> None:
+    """JSON errors for the API; ``page`` renders them for requests outside ``/api/``."""
+
     @app.exception_handler(ServiceError)
-    async def _service(_: Request, error: ServiceError) -> JSONResponse:
+    async def _service(request: Request, error: ServiceError) -> Response:
+        if page is not None and not request.url.path.startswith("/api/"):
+            return page(request, error)
         body: dict[str, object] = {"detail": error.message}
         if error.field:
             body["field"] = error.field

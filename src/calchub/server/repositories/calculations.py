@@ -315,3 +315,11 @@ def digest_in_use(session: Session, calctype: str, version: str, digest: str) ->
         .limit(1)
     )
     return session.scalar(stmt)
+
+
+def state_counts(session: Session, project_ids: Sequence[int] | None) -> dict[str, int]:
+    """How many calculations are in each state, of these projects (all when None)."""
+    stmt = select(Calculation.state, func.count()).group_by(Calculation.state)
+    if project_ids is not None:
+        stmt = stmt.where(Calculation.project_id.in_(project_ids))
+    return {row[0]: row[1] for row in session.execute(stmt)}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+import zipfile
 from pathlib import Path
 
 from sqlalchemy.orm import Session
@@ -95,6 +97,22 @@ def every(session: Session, store: Store, caller: Caller, calc_id: int) -> list[
     """(name in the zip, where it is stored) for every file of a calculation."""
     files = listing(session, caller, calc_id)
     return [(f"{f.kind}s/{f.path}", store.file_path(calc_id, f.kind, f.path)) for f in files]
+
+
+def archive(session: Session, store: Store, caller: Caller, calc_id: int) -> bytes:
+    """Every input and output file, and the logs of the latest attempt, as one zip."""
+    entries = every(session, store, caller, calc_id)
+    attempt, _ = log_view(session, caller, calc_id, None)
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as zipped:
+        for name, where in entries:
+            if where.exists():
+                zipped.write(where, f"calc-{calc_id}/{name}")
+        for stream in STREAMS:
+            log = store.log_path(calc_id, attempt, stream)
+            if log.exists():
+                zipped.write(log, f"calc-{calc_id}/logs/{stream}")
+    return buffer.getvalue()
 
 
 def log_view(session: Session, caller: Caller, calc_id: int, attempt: int | None) -> tuple[int, State]:

@@ -1,0 +1,91 @@
+"""Who is looking at a page: a browser session in two HttpOnly, SameSite=Strict cookies.
+
+``calchub_access`` holds a short-lived access token (the API's JWT) and
+``calchub_session`` the refresh token of the sign-in. A page whose access
+token has expired is served all the same after the refresh token is rotated
+(the new cookies go out with the page); without a working session the
+browser is sent to the sign-in page, which brings it back afterwards.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+from urllib.parse import quote
+
+from fastapi import Depends, Request, Response
+from fastapi.responses import RedirectResponse
+
+from calchub.server.hub import Hub
+from calchub.server.services import auth, sessions
+from calchub.server.services.errors import Unauthorized
+
+ACCESS = "calchub_access"
+SESSION = "calchub_session"
+
+
+class SignInNeeded(Exception):
+    """No working session: go to the sign-in page, then back to ``next``."""
+
+    def __init__(self, next_url: str) -> None:
+        super().__init__(next_url)
+        self.next_url = next_url
+
+
+def to_sign_in(_: Request, error: Exception) -> Response:
+    assert isinstance(error, SignInNeeded)
+    return RedirectResponse(f"/login?next={quote(error.next_url, safe='/?=&')}", status_code=303)
+
+
+@dataclass
+class Viewer:
+    """The caller of a page, and the cookies to set on its answer (after a refresh)."""
+
+    caller: auth.Caller
+    #: The access token the caller was found by, to ask again during a long stream.
+    secret: str
+    renewed: sessions.Issued | None = None
+
+    def finish(self, request: Request, response: Response) -> Response:
+        if self.renewed is not None:
+            set_cookies(request, response, self.renewed)
+        return response
+
+
+def set_cookies(request: Request, response: Response, issued: sessions.Issued) -> None:
+    secure = request.url.scheme == "https"
+    common = {"httponly": True, "samesite": "strict", "secure": secure, "path": "/"}
+    response.set_cookie(ACCESS, issued.access_token, max_age=issued.expires_in, **common)  # type: ignore[arg-type]
+    response.set_cookie(SESSION, issued.refresh_token, expires=issued.refresh_expires, **common)  # type: ignore[arg-type]
+
+
+def clear_cookies(response: Response) -> None:
+    for name in (ACCESS, SESSION):
+        response.delete_cookie(name, path="/")
+
+
+def viewer(hub: HubDep, request: Request) -> Viewer:
+    token = request.cookies.get(ACCESS)
+    if token:
+        try:
+            return Viewer(hub.user_for(token), token)
+        except Unauthorized:
+            pass
+    refresh = request.cookies.get(SESSION)
+    if refresh:
+        try:
+            with hub.uow() as session:
+                issued = sessions.refresh(session, refresh, hub.key, hub.lifetimes)
+            return Viewer(hub.user_for(issued.access_token), issued.access_token, issued)
+        except Unauthorized:
+            pass
+    raise SignInNeeded(str(request.url.path) + (f"?{request.url.query}" if request.url.query else ""))
+
+
+def get_hub(request: Request) -> Hub:
+    hub: Hub = request.app.state.hub
+    return hub
+
+
+HubDep = Annotated[Hub, Depends(get_hub)]
+PageViewer = Annotated[Viewer, Depends(viewer)]
