@@ -157,7 +157,8 @@ def test_a_finished_run_shows_its_log_files_and_zip_and_its_stream_ends(
     assert eve.get(f"/calculations/{calc_id}/archive").headers["content-type"] == "application/zip"
     stream = eve.get(f"/calculations/{calc_id}/log/stream")
     assert stream.headers["content-type"].startswith("text/event-stream")
-    assert stream.text == "event: end\ndata: completed\n\n"
+    assert stream.text.endswith("event: end\ndata: completed\n\n")
+    assert "event: state\ndata: <span class=\"state state-completed\">completed</span>" in stream.text
 
 
 def test_a_blocked_viewer_is_sent_to_sign_in(

@@ -251,6 +251,8 @@ def _log_view(hub: HubDep, who: Viewer, calc_id: int) -> tuple[int, State]:
 
 
 async def _events(hub: HubDep, who: Viewer, calc_id: int, attempt: int, offset: int) -> AsyncIterator[bytes]:
+    """``log`` events carry what the log gained, ``state`` the new state's badge, ``end`` the last state."""
+    shown: State | None = None
     while True:
         events = [hub.wakeups.current(f"calc:{calc_id}"), hub.wakeups.current(CALLERS)]
         data = hub.store.read_log(calc_id, attempt, "stdout", offset)
@@ -262,6 +264,11 @@ async def _events(hub: HubDep, who: Viewer, calc_id: int, attempt: int, offset: 
             current, state = await run_in_threadpool(_log_view, hub, who, calc_id)
         except ServiceError:
             return
+        if state != shown:
+            shown = state
+            yield _sse(
+                "state", templates.get_template("partials/state.html").render(state=state.value).strip()
+            )
         if current != attempt and attempt == 0:
             attempt = current
             continue
