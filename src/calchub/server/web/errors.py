@@ -14,4 +14,3 @@ def page(request: Request, error: ServiceError) -> Response:
     context = {"status": error.status, "title": TITLES.get(error.status, "Error"), "message": error.message}
     context["viewer"] = None
     return templates.TemplateResponse(request, "pages/error.html", context, status_code=error.status)
-
