@@ -158,7 +158,7 @@ def test_a_finished_run_shows_its_log_files_and_zip_and_its_stream_ends(
     stream = eve.get(f"/calculations/{calc_id}/log/stream")
     assert stream.headers["content-type"].startswith("text/event-stream")
     assert stream.text.endswith("event: end\ndata: completed\n\n")
-    assert "event: state\ndata: <span class=\"state state-completed\">completed</span>" in stream.text
+    assert 'event: state\ndata: <span class="state state-completed">completed</span>' in stream.text
 
 
 def test_a_blocked_viewer_is_sent_to_sign_in(
@@ -181,3 +181,24 @@ def test_an_expired_access_cookie_is_renewed_from_the_session(
     assert answer.status_code == 200
     assert alice.cookies["calchub_session"] != old_session, "the refresh token was rotated"
     assert alice.cookies["calchub_access"], "and a new access token set"
+
+
+def test_the_new_calculation_form_comes_from_the_type_and_shows_problems_by_their_field(
+    browser: Callable[[str], httpx.Client], people: dict[str, Client]
+) -> None:
+    alice = browser("alice")
+    form = alice.get("/calculations/new?type=bumps").text
+    for field in ("in-fit", "in-seed", "in-keep_chains"):
+        assert f'<label for="{field}">' in form and f'id="{field}"' in form, field
+    assert 'name="upload:model.py"' in form and "~alice" in form and "optics" in form
+    bad = {"type": "bumps", "inputs.seed": "-3", "cluster": "local", "project": "~alice"}
+    refused = alice.post("/calculations/new", data=bad, files={"upload:model.py": ("m.py", b"problem = 1\n")})
+    assert refused.status_code == 422
+    assert "-3 is less than the minimum of 0" in refused.text
+    assert people["alice"].list() == [], "nothing was created"
+    good = {"type": "shell", "inputs.script": "echo from-the-form", "cluster": "local", "project": "optics"}
+    made = alice.post("/calculations/new", data=good)
+    assert made.status_code == 303
+    (calc,) = people["alice"].list()
+    assert made.headers["location"] == f"/calculations/{calc.id}"
+    assert (calc.type, calc.project, calc.state) == ("shell", "optics", "pending_approval")

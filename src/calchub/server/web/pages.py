@@ -8,6 +8,7 @@ site cannot make a signed-in browser post them.
 
 from __future__ import annotations
 
+import base64
 import html
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -19,17 +20,19 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, StreamingResponse
 from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, PackageLoader, select_autoescape
+from pydantic import ValidationError
 
 from calchub.contracts import calculations as wire
 from calchub.domain.permissions import Action
 from calchub.domain.states import TERMINAL, State
 from calchub.server.repositories.calculations import ListQuery
+from calchub.server.services import calctypes, clusters, files, overview, projects, results, sessions
 from calchub.server.services import calculations as calcs
-from calchub.server.services import files, overview, results, sessions
-from calchub.server.services.errors import Forbidden, Invalid, ServiceError, Unauthorized
+from calchub.server.services.errors import Forbidden, Invalid, InvalidInputs, ServiceError, Unauthorized
 from calchub.server.services.sessions import Throttled
 from calchub.server.services.unit import CALLERS
 from calchub.server.services.wakeups import wait_first
+from calchub.server.web import forms
 from calchub.server.web.session import (
     SESSION,
     HubDep,
@@ -150,6 +153,92 @@ def calculations(
     return render(
         request, who, "pages/calculations.html", states=states, sorts=SORTS, active="calculations", **context
     )
+
+
+# -- a new calculation --------------------------------------------------------------------
+
+
+@router.get("/calculations/new", response_class=HTMLResponse)
+def new_form(
+    hub: HubDep, request: Request, who: PageViewer, type: Annotated[str, Query(max_length=100)] = "shell"
+) -> Response:
+    _allowed(who, Action.CALCULATIONS_WRITE)
+    return _new_page(hub, request, who, type, {}, {})
+
+
+def _new_page(
+    hub: HubDep,
+    request: Request,
+    who: Viewer,
+    type_name: str,
+    form: dict[str, str],
+    problems: dict[str, str],
+    status: int = 200,
+) -> Response:
+    info = calctypes.describe(hub.calctypes, type_name)
+    with hub.uow() as session:
+        found_clusters = [c for c in clusters.all_clusters(session) if c.enabled]
+        found_projects = projects.listing(session, who.caller)
+    mine = [p for p in found_projects if p.my_role is not None]
+    context = {
+        "types": calctypes.listing(hub.calctypes).items,
+        "info": info,
+        "fields": forms.fields(info.input_schema),
+    }
+    context |= {"clusters": found_clusters, "projects": mine, "form": form, "problems": problems}
+    return render(request, who, "pages/new.html", status=status, active="new", **context)
+
+
+@router.post("/calculations/new", response_class=HTMLResponse)
+async def submit(hub: HubDep, request: Request, who: PageViewer) -> Response:
+    """The form's inputs and files as one typed submission; problems are shown by their field."""
+    _allowed(who, Action.CALCULATIONS_WRITE)
+    async with request.form() as posted:  # closes the uploaded files' spools
+        form = {k: v for k, v in posted.items() if isinstance(v, str)}
+        analyses = [str(a) for a in posted.getlist("analyses")]
+        uploads = []
+        for key, value in posted.multi_items():
+            if key.startswith("upload:") and not isinstance(value, str) and value.filename:
+                path = key.removeprefix("upload:")
+                uploads.append((path if "*" not in path else value.filename, await value.read()))
+    type_name = form.get("type", "shell")
+    return await run_in_threadpool(_submit, hub, request, who, type_name, form, analyses, uploads)
+
+
+def _submit(
+    hub: HubDep,
+    request: Request,
+    who: Viewer,
+    type_name: str,
+    form: dict[str, str],
+    analyses: list[str],
+    uploads: list[tuple[str, bytes]],
+) -> Response:
+    try:
+        info = calctypes.describe(hub.calctypes, type_name)
+        body: dict[str, Any] = {"type": type_name, "inputs": forms.inputs(info.input_schema, form)}
+        body |= {"name": form.get("name") or type_name, "cluster": form.get("cluster", "local")}
+        body |= {"project": form.get("project") or None, "analyses": analyses or None}
+        resources = {k: form[k] for k in ("cores", "walltime") if form.get(k)}
+        body["resources"] = resources
+        body["files"] = [
+            {"path": path, "content": base64.b64encode(data).decode(), "encoding": "base64"}
+            for path, data in uploads
+        ]
+        request_model = wire.CalculationCreate.model_validate(body)
+        with hub.uow() as session:
+            (made,) = calcs.submit(session, hub.store, who.caller, [request_model], hub.calctypes)
+    except InvalidInputs as error:
+        problems = {field: message for field, _, message in error.problems}
+        return _new_page(hub, request, who, type_name, form, problems, status=422)
+    except ServiceError as error:
+        return _new_page(
+            hub, request, who, type_name, form, {error.field or "": error.message}, status=error.status
+        )
+    except ValidationError as error:
+        problems = {".".join(str(p) for p in e["loc"]): e["msg"] for e in error.errors()}
+        return _new_page(hub, request, who, type_name, form, problems or {"": str(error)}, status=422)
+    return who.finish(request, RedirectResponse(f"/calculations/{made.id}", status_code=303))
 
 
 # -- one calculation ----------------------------------------------------------------------
