@@ -11,6 +11,15 @@ process the site started, including calculations orphaned by a killed agent
 Nothing here sleeps for a fixed time: it waits on output lines, long-polls
 and processes, and polls (short interval, deadline) only where there is no
 event to wait on, such as a file appearing or a process going away.
+
+Browser tests take ``browser_page``: a fresh page in Debian's headless
+Chromium, driven by Playwright's sync API, started for each test. Requests
+that leave 127.0.0.1 are aborted (the pages vendor every asset; a CDN would
+only make tests hang or flake) and logged in ``browser_log`` with the page's
+console messages and uncaught errors. Each test leaves a screenshot in
+``test-artifacts/screenshots/``. They skip, saying why, without
+/usr/bin/chromium (``scripts/ensure-chromium``) or the ``playwright``
+package (the ``dev`` extra).
 """
 
 from __future__ import annotations
@@ -26,8 +35,9 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
 import psutil
@@ -36,6 +46,9 @@ import pytest
 from calchub.client import Client
 from calchub.testing import free_port
 
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser, Page, Route
+
 T = TypeVar("T")
 
 CALCHUB = [sys.executable, "-m", "calchub"]
@@ -43,6 +56,18 @@ LEASE_SECONDS = 3
 HEARTBEAT_SECONDS = 1
 START_SECONDS = 30.0
 STOP_SECONDS = 15.0
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",  # root in a container: Chromium's sandbox refuses to start
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+BROWSER_TIMEOUT_MS = 10_000
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
+# Everything but this machine; matched in Playwright's driver, so local requests never wait on Python.
+OFFSITE_URL = re.compile(r"^(?!https?://(127\.0\.0\.1|localhost)(:\d+)?(/|$))")
 
 
 def eventually(check: Callable[[], T], timeout: float = 10.0, what: str = "a condition") -> T:
@@ -399,6 +424,85 @@ def local_site(tmp_path: Path, sqlite_url: str, request: pytest.FixtureRequest) 
 def running(local_site: Site) -> Site:
     """A started SQLite site: server and agent up."""
     return local_site.up()
+
+
+# -- the browser ---------------------------------------------------------------
+
+
+@dataclass
+class BrowserLog:
+    """What a page said and tried while the test ran: console lines, uncaught errors, off-site requests."""
+
+    console: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    offsite: list[str] = field(default_factory=list)
+
+    def dump(self) -> str:
+        parts = [("console", self.console), ("uncaught errors", self.errors), ("blocked", self.offsite)]
+        return "\n".join(f"----- browser {name} -----\n" + "\n".join(lines) for name, lines in parts if lines)
+
+
+@pytest.fixture
+def browser() -> Iterator[Browser]:
+    """Debian's Chromium, headless; skips when it or Playwright is missing.
+
+    One per test (0.5 s), not per session: while Playwright's sync API runs, its event loop
+    counts as running in this thread, so every later ``asyncio.run`` in the same xdist worker
+    (the integration tests) would fail. For the same reason a browser test calls no ``asyncio.run``.
+    """
+    if not CHROMIUM.exists():
+        pytest.skip(
+            f"{CHROMIUM} is not installed: run scripts/ensure-chromium as root (apt-get install chromium)"
+        )
+    sync_api = pytest.importorskip(
+        "playwright.sync_api", reason="the playwright package is not installed: pip install -e '.[dev]'"
+    )
+    with sync_api.sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            yield launched
+        finally:
+            launched.close()
+
+
+@pytest.fixture
+def browser_log() -> BrowserLog:
+    """The console, errors and blocked requests of this test's ``browser_page``."""
+    return BrowserLog()
+
+
+@pytest.fixture
+def browser_page(browser: Browser, browser_log: BrowserLog, request: pytest.FixtureRequest) -> Iterator[Page]:
+    """A fresh page in its own context; off-site requests are aborted; a screenshot is saved at the end."""
+    context = browser.new_context(viewport={"width": 1280, "height": 800}, locale="en-GB", timezone_id="UTC")
+    context.set_default_timeout(BROWSER_TIMEOUT_MS)
+    context.route(OFFSITE_URL, lambda route: _block(route, browser_log))
+    page = context.new_page()
+    page.on("console", lambda message: browser_log.console.append(f"{message.type}: {message.text}"))
+    page.on("pageerror", lambda error: browser_log.errors.append(str(error)))
+    try:
+        yield page
+    finally:
+        _screenshot(page, request.node.name)
+        context.close()
+        failed = getattr(request.node, "rep_call", None)
+        if failed is not None and failed.failed:
+            print(browser_log.dump())
+
+
+def _block(route: Route, log: BrowserLog) -> None:
+    log.offsite.append(f"{route.request.method} {route.request.url}")
+    route.abort("blockedbyclient")
+
+
+def _screenshot(page: Page, test_name: str) -> None:
+    """``test-artifacts/screenshots/<test name>.png``; a page that cannot be drawn leaves none."""
+    from playwright.sync_api import Error
+
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    name = re.sub(r"[^\w.-]+", "_", test_name)
+    with contextlib.suppress(Error):
+        page.screenshot(path=SCREENSHOTS / f"{name}.png", full_page=True)
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)
