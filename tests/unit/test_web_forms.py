@@ -15,6 +15,7 @@ SCHEMA = {
         "options": {"type": "object", "default": {}},
         "box": {"type": "object", "properties": {"size": {"type": "integer", "title": "Box size"}}},
         "label": {"type": ["string", "null"]},
+        "expect": {"type": "array", "default": []},
     },
 }
 
@@ -29,7 +30,9 @@ def test_each_property_is_a_field_of_the_right_kind_with_its_help_and_limits() -
         ("options", "json"),
         ("box.size", "integer"),
         ("label", "text"),
+        ("expect", "json"),
     ]
+    assert (found["expect"].shown, found["options"].shown, found["label"].shown) == ("[]", "{}", "")
     assert (found["temperature"].required, found["temperature"].minimum) == (True, 0)
     assert found["temperature"].help == "reduced units"
     assert found["steps"].required is False and found["steps"].default == 1000
@@ -45,6 +48,7 @@ def test_a_form_gives_only_what_was_filled_in_parsed_by_kind() -> None:
         "inputs.flush": "on",
         "inputs.options": '{"samples": 100}',
         "inputs.box.size": "8",
+        "inputs.expect": '["out.txt"]',
     }
     assert inputs(SCHEMA, form) == {
         "temperature": 1.5,
@@ -52,6 +56,7 @@ def test_a_form_gives_only_what_was_filled_in_parsed_by_kind() -> None:
         "flush": True,
         "options": {"samples": 100},
         "box": {"size": 8},
+        "expect": ["out.txt"],
     }
 
 

@@ -26,10 +26,19 @@ class Field:
     choices: list[Any] = field(default_factory=list)
     minimum: float | None = None
     maximum: float | None = None
+    #: Long text (a script): a text area rather than one line.
+    multiline: bool = False
 
     @property
     def html_id(self) -> str:
         return "in-" + self.name.replace(".", "-")
+
+    @property
+    def shown(self) -> Any:
+        """The default as the form shows it: JSON for objects and lists, nothing when unset."""
+        if self.default is None:
+            return ""
+        return json.dumps(self.default) if self.kind == "json" else self.default
 
 
 def fields(schema: Mapping[str, Any], prefix: str = "") -> list[Field]:
@@ -52,6 +61,7 @@ def _walk(schema: Mapping[str, Any], prefix: str, required: set[str]) -> Iterato
             choices=list(spec.get("enum", [])),
             minimum=spec.get("minimum", spec.get("exclusiveMinimum")),
             maximum=spec.get("maximum", spec.get("exclusiveMaximum")),
+            multiline=spec.get("type") == "string" and spec.get("maxLength", 0) > 200,
         )
 
 
@@ -59,7 +69,7 @@ def _kind(spec: Mapping[str, Any]) -> str:
     if "enum" in spec:
         return "choice"
     kind = spec.get("type")
-    if kind == "object":
+    if kind in ("object", "array"):
         return "json"
     if isinstance(kind, list):
         kind = next((k for k in kind if k != "null"), "string")

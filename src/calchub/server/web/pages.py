@@ -256,13 +256,17 @@ def calculation(hub: HubDep, request: Request, who: PageViewer, calc_id: int) ->
         attempt, state = files.log_view(session, caller, calc_id, None)
         row = calcs.visible(session, caller, calc_id)
         can_cancel = state not in TERMINAL and caller.may_cancel(row.owner_id, row.project_id)
-    log = hub.store.read_log(calc_id, attempt, "stdout", 0)[-LOG_TAIL:].decode(errors="replace")
+    data = hub.store.read_log(calc_id, attempt, "stdout", 0)
+    log = data[-LOG_TAIL:].decode(errors="replace")
+    # The live tail goes on from exactly what this page shows, however late it connects.
+    stream = f"/calculations/{calc_id}/log/stream?attempt={attempt}&offset={len(data)}"
     context: dict[str, Any] = {
         "calc": calc,
         "events": events,
         "results": found,
         "files": listed,
         "log": log,
+        "stream": stream,
         "live": state not in TERMINAL,
         "can_cancel": can_cancel,
         "can_decide": state is State.PENDING_APPROVAL and caller.may(Action.CALCULATIONS_APPROVE),
@@ -324,12 +328,19 @@ def archive(hub: HubDep, request: Request, who: PageViewer, calc_id: int) -> Res
 
 
 @router.get("/calculations/{calc_id}/log/stream")
-async def log_stream(hub: HubDep, request: Request, who: PageViewer, calc_id: int) -> Response:
-    """The log as it grows, as server-sent events (``event: log``), until the run ends."""
+async def log_stream(
+    hub: HubDep,
+    request: Request,
+    who: PageViewer,
+    calc_id: int,
+    attempt: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> Response:
+    """The log of ``attempt`` from ``offset`` on as it grows (then the next attempt's, from its
+    start), as server-sent events, until the run ends."""
     _allowed(who, Action.CALCULATIONS_READ)
-    attempt, _ = await run_in_threadpool(_log_view, hub, who, calc_id)
-    start = len(hub.store.read_log(calc_id, attempt, "stdout", 0))
-    body = _events(hub, who, calc_id, attempt, start)
+    await run_in_threadpool(_log_view, hub, who, calc_id)
+    body = _events(hub, who, calc_id, attempt, offset)
     return StreamingResponse(body, media_type="text/event-stream", headers={"Cache-Control": "no-store"})
 
 
@@ -359,7 +370,7 @@ async def _events(hub: HubDep, who: Viewer, calc_id: int, attempt: int, offset: 
                 "state", templates.get_template("partials/state.html").render(state=state.value).strip()
             )
         if current != attempt and attempt == 0:
-            attempt = current
+            attempt, offset = current, 0
             continue
         if state in TERMINAL or current != attempt:
             yield _sse("end", state.value)
