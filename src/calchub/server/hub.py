@@ -8,10 +8,11 @@ from __future__ import annotations
 import hashlib
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import TypeVar
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
@@ -24,6 +25,8 @@ from calchub.server.services.unit import CALLERS, unit_of_work
 from calchub.server.services.wakeups import Wakeups
 from calchub.server.settings import Settings
 from calchub.server.storage import Store
+
+C = TypeVar("C", auth.Caller, auth.AgentCaller)
 
 
 class CallerCache:
@@ -103,24 +106,22 @@ class Hub:
 
     def user_for(self, secret: str) -> auth.Caller:
         """The user a credential belongs to, from the cache or the database."""
-        cached = self.callers.get(secret)
-        if isinstance(cached, auth.Caller):
-            return cached
-        generation = self.callers.generation()
-        with self.uow() as session:
-            caller = auth.user_for_token(session, secret, self.key)
-        self.callers.put(secret, caller, generation, caller.valid_until)
-        return caller
+        return self._caller(
+            secret, auth.Caller, lambda session: auth.user_for_token(session, secret, self.key)
+        )
 
     def agent_for(self, secret: str) -> auth.AgentCaller:
+        return self._caller(secret, auth.AgentCaller, lambda session: auth.agent_for_key(session, secret))
+
+    def _caller(self, secret: str, kind: type[C], lookup: Callable[[Session], C]) -> C:
         cached = self.callers.get(secret)
-        if isinstance(cached, auth.AgentCaller):
+        if isinstance(cached, kind):
             return cached
         generation = self.callers.generation()
         with self.uow() as session:
-            agent = auth.agent_for_key(session, secret)
-        self.callers.put(secret, agent, generation, agent.valid_until)
-        return agent
+            found = lookup(session)
+        self.callers.put(secret, found, generation, found.valid_until)
+        return found
 
     @contextmanager
     def uow(self) -> Iterator[Session]:

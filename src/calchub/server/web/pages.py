@@ -280,6 +280,11 @@ def cancel(hub: HubDep, request: Request, who: PageViewer, calc_id: int) -> Resp
     _allowed(who, Action.CALCULATIONS_WRITE)
     with hub.uow() as session:
         calcs.cancel(session, who.caller, calc_id, f"cancelled by {who.caller.username} from the web")
+    return _back_to(request, who, calc_id)
+
+
+def _back_to(request: Request, who: Viewer, calc_id: int) -> Response:
+    """After a button: the calculation's page again (and no form to post twice)."""
     return who.finish(request, RedirectResponse(f"/calculations/{calc_id}", status_code=303))
 
 
@@ -288,7 +293,7 @@ def approve(hub: HubDep, request: Request, who: PageViewer, calc_id: int) -> Res
     _allowed(who, Action.CALCULATIONS_APPROVE)
     with hub.uow() as session:
         calcs.decide(session, who.caller, calc_id, True, None)
-    return who.finish(request, RedirectResponse(f"/calculations/{calc_id}", status_code=303))
+    return _back_to(request, who, calc_id)
 
 
 @router.post("/calculations/{calc_id}/reject")
@@ -302,7 +307,7 @@ def reject(
     _allowed(who, Action.CALCULATIONS_APPROVE)
     with hub.uow() as session:
         calcs.decide(session, who.caller, calc_id, False, comment)
-    return who.finish(request, RedirectResponse(f"/calculations/{calc_id}", status_code=303))
+    return _back_to(request, who, calc_id)
 
 
 @router.get("/calculations/{calc_id}/files/{path:path}")
