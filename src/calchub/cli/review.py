@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.text import Text
 
 from calchub.cli.output import connected, console, emit_json, fail
+
+if TYPE_CHECKING:
+    from calchub.contracts.calculations import Calculation
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="print JSON")]
 Ids = Annotated[list[int], typer.Argument(help="calculation ids")]
@@ -27,11 +31,7 @@ def approve(
     """Let calculations that wait for approval run (moderators)."""
     with connected() as client:
         done = [client.approve(i, comment) for i in ids]
-    if json:
-        emit_json(done)
-        return
-    for calc in done:
-        console.print(Text(f"approved {calc.id} ({calc.name}): {calc.state}"))
+    _each(done, json, lambda calc: f"approved {calc.id} ({calc.name}): {calc.state}")
 
 
 def reject(
@@ -42,11 +42,15 @@ def reject(
     """Refuse calculations that wait for approval (moderators); they end as `rejected`."""
     with connected() as client:
         done = [client.reject(i, comment) for i in ids]
+    _each(done, json, lambda calc: f"rejected {calc.id} ({calc.name}): {calc.message or comment}")
+
+
+def _each(done: list[Calculation], json: bool, line: Callable[[Calculation], str]) -> None:
     if json:
         emit_json(done)
         return
     for calc in done:
-        console.print(Text(f"rejected {calc.id} ({calc.name}): {calc.message or comment}"))
+        console.print(Text(line(calc)))
 
 
 def set_(
