@@ -99,3 +99,9 @@ def connected() -> Iterator[Any]:
 
         with Client() as client:
             yield client
+
+
+def print_lines(lines: list[str]) -> None:
+    """User text as written, one line each (no Rich markup read into it)."""
+    for line in lines:
+        console.print(Text(line))

@@ -8,7 +8,7 @@ import typer
 from rich.text import Text
 
 from calchub.cli import quotas
-from calchub.cli.output import connected, console, emit_json, fail, table, when
+from calchub.cli.output import connected, console, emit_json, fail, print_lines, table, when
 from calchub.domain.permissions import ProjectRole
 
 if TYPE_CHECKING:
@@ -95,10 +95,7 @@ def show(name: str, json: JsonOpt = False) -> None:
     """One project: description, approval, priorities and quotas."""
     with connected() as client:
         project = client.project(name)
-    if json:
-        emit_json(project)
-    else:
-        _describe(project)
+    emit_json(project) if json else _describe(project)
 
 
 def _describe(project: Project) -> None:
@@ -111,8 +108,7 @@ def _describe(project: Project) -> None:
         f"quotas      {quotas.describe(project.quotas)}",
         f"created     {when(project.created_at)}",
     ]
-    for line in lines:
-        console.print(Text(line))
+    print_lines(lines)
 
 
 @app.command("set")

@@ -8,7 +8,7 @@ import typer
 from rich.text import Text
 
 from calchub.cli import quotas
-from calchub.cli.output import connected, console, emit_json, fail, table, when
+from calchub.cli.output import connected, console, emit_json, fail, print_lines, table, when
 from calchub.domain.permissions import Role
 
 if TYPE_CHECKING:
@@ -87,10 +87,7 @@ def show(username: str, json: JsonOpt = False) -> None:
     """One account: role, email, quotas and projects."""
     with connected() as client:
         user = client.user(username)
-    if json:
-        emit_json(user)
-    else:
-        _describe(user)
+    emit_json(user) if json else _describe(user)
 
 
 def _describe(user: User) -> None:
@@ -100,8 +97,7 @@ def _describe(user: User) -> None:
         f"created   {when(user.created_at)}",
         f"quotas    {quotas.describe(user.quotas)}",
     ]
-    for line in lines:
-        console.print(Text(line))
+    print_lines(lines)
     table("projects", ["project", "role"], [(m.project, m.role) for m in user.projects])
 
 
