@@ -34,7 +34,7 @@ from calchub.server.services import agents as agent_service
 from calchub.server.settings import Settings
 from calchub.server.wakeup_bridge import PostgresWakeups
 from calchub.server.web import errors as web_errors
-from calchub.server.web import pages
+from calchub.server.web.routes import ROUTERS as PAGE_ROUTERS
 from calchub.server.web.session import SignInNeeded, to_sign_in
 
 log = logging.getLogger("calchub.server")
@@ -76,7 +76,8 @@ def create_app(settings: Settings | None = None, hub: Hub | None = None) -> Fast
     routers = (health, auth, users, projects, calculations, results, calctypes, clusters, agents)
     for router in (module.router for module in routers):
         app.include_router(describe_permissions(router), prefix="/api/v1")
-    app.include_router(pages.router)
+    for page_router in PAGE_ROUTERS:
+        app.include_router(page_router)
     app.mount("/static", StaticFiles(packages=[("calchub.server.web", "static")]), name="static")
     errors.install(app, page=web_errors.page)
     app.add_exception_handler(SignInNeeded, to_sign_in)

@@ -271,3 +271,52 @@ class Result(Base):
     unit: Mapped[str] = mapped_column(String(50), default="")
     source: Mapped[str] = mapped_column(String(100), default="")
     data: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+
+class HeartbeatSample(Base):
+    """What one agent reported of its machine at one moment, for graphs over time.
+
+    Samples are thinned as they age (see ``services.heartbeats``), so the table stays small.
+    """
+
+    __tablename__ = "heartbeat_samples"
+    __table_args__ = (Index("ix_heartbeat_samples_cluster_at", "cluster_id", "at"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    cluster_id: Mapped[int] = mapped_column(ForeignKey("clusters.id", ondelete="CASCADE"))
+    agent: Mapped[str] = mapped_column(String(200))
+    at: Mapped[datetime] = mapped_column(default=now)
+    cores: Mapped[int] = mapped_column(default=0)
+    running: Mapped[int] = mapped_column(default=0)
+    cpu_percent: Mapped[float] = mapped_column(default=0.0)
+    load1: Mapped[float] = mapped_column(default=0.0)
+    memory_total: Mapped[int] = mapped_column(BigInteger, default=0)
+    memory_available: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class LogEntry(Base):
+    """One event of an agent or of the service, for the live feed of what happened.
+
+    ``cluster_id`` and ``project_id`` say who may see it: an entry of neither is the
+    service's own and is shown to moderators and admins.
+    """
+
+    __tablename__ = "log_entries"
+    __table_args__ = (
+        Index("ix_log_entries_at", "at"),
+        Index("ix_log_entries_cluster", "cluster_id", "id"),
+        Index("ix_log_entries_project", "project_id", "id"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(default=now)
+    #: debug, info, warning or error.
+    level: Mapped[str] = mapped_column(String(10), default="info")
+    #: Who said it: "agent" or "server".
+    source: Mapped[str] = mapped_column(String(20))
+    #: What kind of event, e.g. "agent.started" or "key.revoked".
+    kind: Mapped[str] = mapped_column(String(60))
+    cluster_id: Mapped[int | None] = mapped_column(ForeignKey("clusters.id", ondelete="SET NULL"))
+    project_id: Mapped[int | None] = mapped_column(ForeignKey("projects.id", ondelete="SET NULL"))
+    calculation_id: Mapped[int | None] = mapped_column(ForeignKey("calculations.id", ondelete="SET NULL"))
+    actor: Mapped[str] = mapped_column(String(200), default="")
+    message: Mapped[str] = mapped_column(Text)
+    data: Mapped[dict[str, Any] | None] = mapped_column(JSON)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import Request, Response
 
 from calchub.server.services.errors import ServiceError
-from calchub.server.web.pages import templates
+from calchub.server.web.rendering import templates
 from calchub.server.web.session import ACCESS, SESSION
 
 TITLES = {401: "Sign in needed", 403: "Not allowed", 404: "Not found", 409: "Not now", 422: "Not valid"}

@@ -1,0 +1,24 @@
+"""The dashboard: clusters and their load, counts by state, recent and running work."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import HTMLResponse
+
+from calchub.domain.permissions import Action
+from calchub.server.services import overview
+from calchub.server.web.rendering import allowed, render
+from calchub.server.web.session import (
+    HubDep,
+    PageViewer,
+)
+
+router = APIRouter(include_in_schema=False)
+
+
+@router.get("/", response_class=HTMLResponse)
+def dashboard(hub: HubDep, request: Request, who: PageViewer) -> Response:
+    allowed(who, Action.CALCULATIONS_READ)
+    with hub.uow() as session:
+        found = overview.overview(session, who.caller)
+    return render(request, who, "pages/dashboard.html", overview=found, active="dashboard")

@@ -1,0 +1,29 @@
+"""Every page's router, in the order they are matched (fixed paths before ``{calc_id}``)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from calchub.server.web import (
+    calculation_list,
+    calculation_page,
+    cluster_pages,
+    compare,
+    dashboard,
+    log_feed,
+    new_calculation,
+    people_pages,
+    signin,
+)
+
+ROUTERS: list[APIRouter] = [
+    signin.router,
+    dashboard.router,
+    calculation_list.router,
+    new_calculation.router,
+    compare.router,
+    calculation_page.router,
+    cluster_pages.router,
+    log_feed.router,
+    people_pages.router,
+]
