@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from calchub.cli import auth, calcs, clusters, projects, results, review, run, types, users
+from calchub.cli import auth, calcs, clusters, feed, projects, results, review, run, types, users
 
 app = typer.Typer(
     name="calchub",
@@ -23,6 +23,7 @@ app.add_typer(auth.tokens, name="token")
 app.add_typer(users.app, name="user")
 app.add_typer(projects.app, name="project")
 app.add_typer(types.app, name="types")
+app.add_typer(feed.app, name="feed")
 
 
 def main() -> None:

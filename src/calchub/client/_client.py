@@ -13,6 +13,8 @@ from typing import Any
 
 import httpx
 
+from calchub.client._activity import ActivityMixin
+from calchub.client._load import LoadMixin
 from calchub.client._people import PeopleMixin
 from calchub.client._projects import ProjectsMixin
 from calchub.client.errors import ServerUnreachable, WaitTimeout, raise_for
@@ -34,7 +36,7 @@ FileSource = str | bytes | Path
 Progress = Callable[[int, int | None], None]
 
 
-class Client(PeopleMixin, ProjectsMixin):
+class Client(PeopleMixin, ProjectsMixin, ActivityMixin, LoadMixin):
     """A calchub server, reached over HTTP.
 
     ``Client()`` finds the server the way the CLI does: ``CALCHUB_URL`` and

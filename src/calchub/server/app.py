@@ -23,6 +23,7 @@ from calchub.server.api import (
     clusters,
     errors,
     health,
+    logs,
     projects,
     results,
     users,
@@ -73,7 +74,7 @@ def create_app(settings: Settings | None = None, hub: Hub | None = None) -> Fast
         description="A self-hosted calculation service: submit, watch, cancel and collect calculations.",
         lifespan=lifespan,
     )
-    routers = (health, auth, users, projects, calculations, results, calctypes, clusters, agents)
+    routers = (health, auth, users, projects, calculations, results, calctypes, clusters, logs, agents)
     for router in (module.router for module in routers):
         app.include_router(describe_permissions(router), prefix="/api/v1")
     for page_router in PAGE_ROUTERS:

@@ -18,7 +18,7 @@ from calchub.server.repositories import calculations as repo
 from calchub.server.repositories import clusters as cluster_repo
 from calchub.server.repositories import projects as project_repo
 from calchub.server.repositories import results as results_repo
-from calchub.server.services import transitions
+from calchub.server.services import heartbeats, transitions
 from calchub.server.services.auth import AgentCaller
 from calchub.server.services.unit import wake
 
@@ -30,6 +30,7 @@ def heartbeat(
     status = beat.model_dump(exclude={"held"}) | {"at": at.isoformat(), "held": len(beat.held)}
     cluster = cluster_repo.by_ids(session, {agent.cluster_id})[agent.cluster_id]
     cluster_repo.record_heartbeat(session, cluster, beat.agent, status, at)
+    heartbeats.record(session, cluster, beat, at)
     keep, drop = _sort_held(session, agent, beat.agent, beat.held)
     repo.renew_leases(session, beat.agent, [h.id for h in keep], at + timedelta(seconds=lease))
     return wire.HeartbeatReply(
