@@ -16,6 +16,9 @@ import pytest
 
 for _name in [n for n in os.environ if n.startswith("CALCHUB_")]:
     del os.environ[_name]
+# The CLI's console takes its width once, when first imported (by whichever test comes first):
+# wide enough that no table in a test wraps a cell.
+os.environ["COLUMNS"] = "200"
 
 PG_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/test"
 

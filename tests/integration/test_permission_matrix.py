@@ -139,6 +139,7 @@ RECORD_RULES: dict[str, Callable[[Who, Role], bool]] = {
     "PATCH /calculations/{calc_id}": _changes,
     "DELETE /calculations/{calc_id}": _changes,
     "POST /calculations/{calc_id}/cancel": _cancels,
+    "POST /calculations/{calc_id}/retry": _changes,
     "PUT /projects/{name}/members/{username}": _manages,
     "DELETE /projects/{name}/members/{username}": _manages,
     "POST /users/{username}/block": _moderates,
@@ -259,6 +260,8 @@ EXAMPLES: dict[str, Callable[[World, Account], Example]] = {
     "POST /clusters": lambda w, me: Example({"name": w.fresh("cluster")}),
     "PATCH /clusters/{name}": lambda w, me: Example({"description": "changed"}),
     "POST /clusters/{name}/keys/{key_id}/rotate": lambda w, me: Example(params={"grace_minutes": 0}),
+    # Entries older than long ago: valid, and deletes nothing another call needs.
+    "DELETE /logs": lambda w, me: Example(params={"before": "2000-01-01T00:00:00+00:00"}),
     "POST /agent/heartbeat": lambda w, me: Example(HEARTBEAT),
     # No cores: nothing is claimed, and without a wait the answer comes at once.
     "POST /agent/claim": lambda w, me: Example({"agent": "matrix", "cores": 0, "wait": 0}),
@@ -316,6 +319,12 @@ def _cancelled(matrix: Matrix, world: World) -> None:
 PREPARE: dict[str, Callable[[Matrix, World], None]] = {
     # Only a finished calculation can be deleted (409 before).
     "DELETE /calculations/{calc_id}": _cancelled,
+    # Only a finished calculation can be retried (409 before); a shared world may be cancelled already.
+    "POST /calculations/{calc_id}/retry": lambda m, w: (
+        None
+        if _call(m.http, "GET", f"/calculations/{w.calc_id}", m.made.token).json()["state"] == "cancelled"
+        else _cancelled(m, w)
+    ),
 }
 
 

@@ -9,6 +9,7 @@ import pytest
 from calchub.domain.states import (
     CANCELLABLE,
     HELD,
+    RETRYABLE,
     TERMINAL,
     TRANSITIONS,
     IllegalTransition,
@@ -16,6 +17,7 @@ from calchub.domain.states import (
     can_move,
     check_move,
     is_terminal,
+    retry_target,
 )
 
 #: The table as the design states it, written out independently of the code.
@@ -36,12 +38,14 @@ EXPECTED: dict[State, set[State]] = {
     },
     State.POSTPROCESSING: {State.COMPLETED, State.INVALID, State.FAILED, State.CANCELLED, State.LOST},
     State.COMPLETED: set(),
-    State.INVALID: set(),
-    State.FAILED: set(),
-    State.CANCELLED: set(),
+    # A user's retry: back to the queue, or to the moderators when the project wants approval.
+    State.INVALID: {State.QUEUED, State.PENDING_APPROVAL},
+    State.FAILED: {State.QUEUED, State.PENDING_APPROVAL},
+    State.CANCELLED: {State.QUEUED, State.PENDING_APPROVAL},
     State.SKIPPED: set(),
     State.REJECTED: set(),
-    State.LOST: {State.QUEUED},
+    # The retry policy (queued again while attempts are left), or a user's retry.
+    State.LOST: {State.QUEUED, State.PENDING_APPROVAL},
 }
 
 PAIRS = list(itertools.product(State, State))
@@ -91,13 +95,26 @@ def test_no_move_to_itself() -> None:
     assert not any(can_move(s, s) for s in State)
 
 
-def test_terminal_states_have_no_way_out_but_lost_may_be_retried() -> None:
-    for state in TERMINAL - {State.LOST}:
+def test_terminal_states_have_no_way_out_but_a_retry() -> None:
+    for state in TERMINAL - RETRYABLE:
         assert not TRANSITIONS[state]
         assert is_terminal(state)
-    assert TRANSITIONS[State.LOST] == {State.QUEUED}
+    for state in RETRYABLE:
+        assert TRANSITIONS[state] == {State.QUEUED, State.PENDING_APPROVAL}
+        assert is_terminal(state)
     assert not is_terminal(State.QUEUED)
     assert not is_terminal(State.RUNNING)
+
+
+def test_retry_is_for_finished_work_that_did_not_complete() -> None:
+    assert {State.FAILED, State.CANCELLED, State.INVALID, State.LOST} == RETRYABLE
+    assert RETRYABLE <= TERMINAL
+    assert State.COMPLETED not in RETRYABLE and State.REJECTED not in RETRYABLE
+    # Nothing unfinished can be retried: cancel it first.
+    assert not RETRYABLE & CANCELLABLE
+    assert retry_target(requires_approval=False) is State.QUEUED
+    assert retry_target(requires_approval=True) is State.PENDING_APPROVAL
+    assert all(can_move(state, retry_target(flag)) for state in RETRYABLE for flag in (False, True))
 
 
 def test_held_and_cancellable_sets_agree_with_the_table() -> None:

@@ -1,4 +1,4 @@
-"""submit, ls, show, logs, wait, cancel, rm, download."""
+"""submit, ls, show, logs, wait, cancel, retry, rm, download."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="print JSON instead of a t
 
 
 def register(app: typer.Typer) -> None:
-    for command in (submit, ls, show, logs, wait, cancel, rm, download, script):
+    for command in (submit, ls, show, logs, wait, cancel, retry, rm, download, script):
         app.command(context_settings={"allow_interspersed_args": False} if command is submit else None)(
             command
         )
@@ -323,6 +323,16 @@ def cancel(
         emit_json(done)
     for calc in done if not json else []:
         console.print(Text(f"cancelled {calc.id} ({calc.name})"))
+
+
+def retry(ids: Annotated[list[int], typer.Argument()], json: JsonOpt = False) -> None:
+    """Run failed, cancelled, invalid or lost calculations again, each as its next attempt."""
+    with connected() as client:
+        done = [client.retry(i) for i in ids]
+    if json:
+        emit_json(done)
+    for calc in done if not json else []:
+        console.print(Text(f"retried {calc.id} ({calc.name}): {calc.state}, attempt {calc.attempt + 1} next"))
 
 
 def rm(ids: Annotated[list[int], typer.Argument()]) -> None:

@@ -141,6 +141,10 @@ class Client(PeopleMixin, ProjectsMixin, ActivityMixin, LoadMixin):
             self._call("POST", f"/calculations/{calc_id}/cancel", json=body).json()
         )
 
+    def retry(self, calc_id: int) -> Calculation:
+        """Run a failed, cancelled, invalid or lost calculation again, as its next attempt."""
+        return Calculation.model_validate(self._call("POST", f"/calculations/{calc_id}/retry").json())
+
     def delete(self, calc_id: int) -> None:
         self._call("DELETE", f"/calculations/{calc_id}")
 

@@ -20,6 +20,8 @@ remove members and act on every calculation of the project.
 
 from __future__ import annotations
 
+from collections.abc import Collection
+from dataclasses import dataclass
 from enum import StrEnum
 
 
@@ -62,6 +64,8 @@ class Action(StrEnum):
     # Compute sites.
     CLUSTERS_READ = "clusters:read"
     CLUSTERS_MANAGE = "clusters:manage"
+    # The feed of agent and service events.
+    LOGS_READ = "logs:read"
     LOGS_DELETE = "logs:delete"
 
 
@@ -73,6 +77,7 @@ _USER = frozenset(
         Action.PROJECTS_MEMBERS,
         Action.SELF,
         Action.CLUSTERS_READ,
+        Action.LOGS_READ,
     }
 )
 _MODERATOR = _USER | {
@@ -99,6 +104,7 @@ READ_ONLY = frozenset(
         Action.PROJECTS_SEE_ALL,
         Action.USERS_READ,
         Action.CLUSTERS_READ,
+        Action.LOGS_READ,
         Action.SELF,
     }
 )
@@ -147,3 +153,41 @@ def may_cancel_calculation(role: Role | str, *, owner: bool, project_role: Proje
 def may_manage_members(role: Role | str, project_role: ProjectRole | str | None) -> bool:
     """Add, remove and re-role a project's members: its managers and admins."""
     return Role(role) is Role.ADMIN or project_role == ProjectRole.MANAGER
+
+
+#: Roles that see the service's own log entries (of no project and no cluster: a user blocked ...).
+SERVICE_LOG_READERS = frozenset({Role.MODERATOR, Role.ADMIN})
+
+
+@dataclass(frozen=True)
+class LogScope:
+    """Which entries of the log feed a viewer sees, by what the entry is about.
+
+    An entry of a project is its members' (and of those who see every project); an entry of a
+    cluster alone is everyone's, as the cluster list is; an entry of neither is the service's
+    own, for moderators and admins. The repository turns this into its query.
+    """
+
+    every_project: bool
+    projects: frozenset[int]
+    service: bool
+
+    def sees(self, project_id: int | None, cluster_id: int | None) -> bool:
+        if project_id is not None:
+            return self.every_project or project_id in self.projects
+        return cluster_id is not None or self.service
+
+
+def log_scope(role: Role | str, projects: Collection[int]) -> LogScope:
+    """The log entries a ``role`` who belongs to ``projects`` may see."""
+    return LogScope(
+        every_project=sees_all_projects(role),
+        projects=frozenset(projects),
+        service=Role(role) in SERVICE_LOG_READERS,
+    )
+
+
+def may_see_log_entry(
+    role: Role | str, projects: Collection[int], *, project_id: int | None, cluster_id: int | None
+) -> bool:
+    return log_scope(role, projects).sees(project_id, cluster_id)

@@ -2,6 +2,15 @@
 
 Every state change in calchub is checked here first; the server's
 ``services.transitions`` is the only code that applies one.
+
+A finished calculation stays finished, with two ways back: the retry policy
+queues a ``lost`` one again while it has attempts left, and a user may
+*retry* one that ``failed``, was ``cancelled``, turned out ``invalid`` or was
+``lost`` (see :data:`RETRYABLE`): it goes back to ``queued``, or to
+``pending_approval`` when its project wants every run approved, and its
+next claim runs it as a new attempt. Each attempt keeps its own log and
+work folder. Completed, skipped and rejected work is never run again this
+way: submit a copy instead.
 """
 
 from __future__ import annotations
@@ -43,7 +52,7 @@ class IllegalTransition(ValueError):
 
 #: States in which an agent holds the calculation under a lease.
 HELD = frozenset({State.CLAIMED, State.SUBMITTED, State.RUNNING, State.POSTPROCESSING})
-#: States that end a calculation; ``lost`` is final unless a retry queues it again.
+#: States that end a calculation; those in ``RETRYABLE`` are final unless a retry queues them again.
 TERMINAL = frozenset(
     {State.COMPLETED, State.INVALID, State.FAILED, State.CANCELLED, State.SKIPPED, State.LOST, State.REJECTED}
 )
@@ -51,6 +60,11 @@ TERMINAL = frozenset(
 WAITING_TO_RUN = frozenset({State.PENDING_APPROVAL, State.WAITING, State.QUEUED})
 #: States from which a user may cancel.
 CANCELLABLE = frozenset({State.DRAFT, State.PENDING_APPROVAL, State.WAITING, State.QUEUED} | HELD)
+
+#: Finished states a user may retry: the calculation runs again as its next attempt.
+RETRYABLE = frozenset({State.FAILED, State.CANCELLED, State.INVALID, State.LOST})
+#: Where a retry goes: the queue, or the moderators when the project requires approval.
+RETRY_TARGETS = frozenset({State.QUEUED, State.PENDING_APPROVAL})
 
 _ENDINGS = {State.FAILED, State.CANCELLED, State.LOST}
 
@@ -65,13 +79,14 @@ TRANSITIONS: dict[State, frozenset[State]] = {
     State.RUNNING: frozenset({State.POSTPROCESSING, State.COMPLETED, State.INVALID} | _ENDINGS),
     State.POSTPROCESSING: frozenset({State.COMPLETED, State.INVALID} | _ENDINGS),
     State.COMPLETED: frozenset(),
-    State.INVALID: frozenset(),
-    State.FAILED: frozenset(),
-    State.CANCELLED: frozenset(),
+    # A user's retry (RETRYABLE): back to the queue, or to approval.
+    State.INVALID: RETRY_TARGETS,
+    State.FAILED: RETRY_TARGETS,
+    State.CANCELLED: RETRY_TARGETS,
     State.SKIPPED: frozenset(),
     State.REJECTED: frozenset(),
-    # A retry policy may queue a lost calculation again as a new attempt.
-    State.LOST: frozenset({State.QUEUED}),
+    # The retry policy queues a lost calculation again while it has attempts left; a user may too.
+    State.LOST: RETRY_TARGETS,
 }
 
 
@@ -87,3 +102,8 @@ def check_move(current: State, target: State) -> None:
 
 def is_terminal(state: State) -> bool:
     return state in TERMINAL
+
+
+def retry_target(requires_approval: bool) -> State:
+    """Where a retried calculation goes: where a new submission to its project would."""
+    return State.PENDING_APPROVAL if requires_approval else State.QUEUED

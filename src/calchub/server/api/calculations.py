@@ -1,10 +1,11 @@
-"""/calculations: submit, list, show, change, approve, wait, cancel, delete, events, logs, files."""
+"""/calculations: submit, list, show, change, approve, wait, cancel, retry, delete, events, logs, files."""
 
 from __future__ import annotations
 
 import asyncio
 import time
 from collections.abc import AsyncIterator
+from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request, Response, status
@@ -29,7 +30,6 @@ from calchub.server.api.deps import (
     Writer,
 )
 from calchub.server.api.longpoll import park
-from calchub.server.repositories.calculations import ListQuery
 from calchub.server.services import calculations as calcs
 from calchub.server.services import files, scripts
 from calchub.server.services.errors import ServiceError
@@ -79,14 +79,31 @@ def list_(
     project: str | None = None,
     favorite: Annotated[bool, Query(description="only your favorites")] = False,
     name: Annotated[str | None, Query(description="exact, or a pattern with *; case is ignored")] = None,
+    type: Annotated[
+        str | None, Query(max_length=100, description="a calculation type; `command` for plain commands")
+    ] = None,
+    submitted_from: Annotated[
+        datetime | None, Query(description="submitted at or after (UTC if no zone)")
+    ] = None,
+    submitted_before: Annotated[
+        datetime | None, Query(description="submitted before (UTC if no zone)")
+    ] = None,
     sort: wire.SortKey = "-id",
     cursor: str | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> wire.CalculationPage:
-    query = ListQuery(states=[s.value for s in state or []], name=name, sort=sort, limit=limit)
-    query.favorites_of = user.id if favorite else None
-    if cursor:
-        query.after = calcs.decode_cursor(cursor)
+    query = calcs.list_query(
+        user,
+        states=state or [],
+        name=name,
+        sort=sort,
+        limit=limit,
+        favorite=favorite,
+        calctype=type,
+        submitted_from=submitted_from,
+        submitted_before=submitted_before,
+        cursor=cursor,
+    )
     with hub.uow() as session:
         return calcs.search(session, user, query, owner, cluster, project)
 
@@ -172,6 +189,14 @@ def cancel(
 ) -> wire.Calculation:
     with hub.uow() as session:
         return calcs.cancel(session, user, calc_id, body.reason if body else None)
+
+
+@router.post("/{calc_id}/retry", response_model=wire.Calculation)
+def retry(hub: HubDep, user: CalcWriter, calc_id: RecordId) -> wire.Calculation:
+    """Run a failed, cancelled, invalid or lost calculation again as its next attempt (409 when it
+    has not finished or completed, or a quota of its project or owner is used up)."""
+    with hub.uow() as session:
+        return calcs.retry(session, user, calc_id)
 
 
 @router.delete("/{calc_id}", status_code=status.HTTP_204_NO_CONTENT)

@@ -119,6 +119,8 @@ UsersAdmin = Annotated[auth.Caller, Depends(require(Action.USERS_MANAGE))]
 SessionsAdmin = Annotated[auth.Caller, Depends(require(Action.SESSIONS_REVOKE_ALL))]
 ClusterReader = Annotated[auth.Caller, Depends(require(Action.CLUSTERS_READ))]
 ClusterAdmin = Annotated[auth.Caller, Depends(require(Action.CLUSTERS_MANAGE))]
+LogReader = Annotated[auth.Caller, Depends(require(Action.LOGS_READ))]
+LogsAdmin = Annotated[auth.Caller, Depends(require(Action.LOGS_DELETE))]
 
 
 def describe_permissions(router: APIRouter) -> APIRouter:

@@ -4,10 +4,22 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any
+from datetime import datetime, timedelta
+from typing import Any, NamedTuple
 
-from sqlalchemy import ColumnElement, Row, and_, bindparam, delete, func, insert, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Row,
+    bindparam,
+    delete,
+    func,
+    insert,
+    literal,
+    select,
+    tuple_,
+    union_all,
+    update,
+)
 from sqlalchemy.orm import Session
 
 from calchub.domain.states import HELD, State
@@ -26,6 +38,13 @@ _HELD = [s.value for s in HELD]
 
 @dataclass
 class ListQuery:
+    """What a list of calculations asks for; every filter is optional and they all apply.
+
+    Pages are keyset pages (``after`` the last row's sort value and id), never offsets, so a
+    deep page costs what the first one does. Each filter the pages offer has an index that
+    ends in the sort order (see ``db.tables.Calculation``).
+    """
+
     owner_id: int | None = None
     states: Sequence[str] = ()
     cluster_id: int | None = None
@@ -36,6 +55,15 @@ class ListQuery:
     project_ids: Sequence[int] | None = None
     #: Only the favorites of this user.
     favorites_of: int | None = None
+    #: Only calculations of this type; ``untyped`` for plain commands.
+    calctype: str | None = None
+    untyped: bool = False
+    #: Submitted at or after ``created_from``, and before ``created_before``.
+    created_from: datetime | None = None
+    created_before: datetime | None = None
+    #: Bounds on ids that hold every calculation submitted in those times (``id_bounds``).
+    id_min: int | None = None
+    id_max: int | None = None
     sort: str = "-id"
     after: tuple[Any, int] | None = None
     limit: int = 100
@@ -47,6 +75,8 @@ _SORT_COLUMNS: dict[str, Any] = {
     "priority": Calculation.priority,
     "name": Calculation.name,
 }
+#: A viewer of more projects than this is listed with one IN instead of one ordered scan each.
+MAX_PROJECT_SCANS = 20
 
 
 def insert_calculations(session: Session, rows: list[dict[str, Any]]) -> list[int]:
@@ -62,45 +92,158 @@ def get(session: Session, calc_id: int, *, lock: bool = False) -> Calculation | 
 
 
 def search(session: Session, query: ListQuery) -> list[tuple[Calculation, str, str, str]]:
-    """Calculations with their owner's, cluster's and project's names, keyset-paginated."""
-    column = _SORT_COLUMNS[query.sort.lstrip("-")]
-    descending = query.sort.startswith("-")
+    """Calculations with their owner's, cluster's and project's names, keyset-paginated.
+
+    First the page's ids, from the indexes alone, then those rows with their names.
+    """
+    ids = page_ids(session, query)
+    if not ids:
+        return []
     stmt = (
         select(Calculation, User.username, Cluster.name, Project.name)
         .join(User, User.id == Calculation.owner_id)
         .join(Cluster, Cluster.id == Calculation.cluster_id)
         .join(Project, Project.id == Calculation.project_id)
+        .where(Calculation.id.in_(ids))
     )
+    found = {row[0].id: (row[0], row[1], row[2], row[3]) for row in session.execute(stmt)}
+    return [found[i] for i in ids if i in found]
+
+
+def page_ids(session: Session, query: ListQuery) -> list[int]:
+    """The ids of one page, in the page's order.
+
+    A viewer who sees some projects only gets one ordered, limited scan per project (each
+    read off its ``(project_id, ...)`` index), merged: an ``IN`` over the projects would make
+    the database collect every calculation of them and sort them all.
+    """
+    column = _SORT_COLUMNS[query.sort.lstrip("-")]
+    descending = query.sort.startswith("-")
+    order = [column.desc(), Calculation.id.desc()] if descending else [column, Calculation.id]
+    conditions = _conditions(query, column, descending)
+    projects = None if query.project_ids is None else sorted(set(query.project_ids))
+    if projects is not None and not projects:
+        return []
+    if projects is None or len(projects) == 1 or len(projects) > MAX_PROJECT_SCANS:
+        if projects is not None:
+            conditions.append(
+                Calculation.project_id == projects[0]
+                if len(projects) == 1
+                else Calculation.project_id.in_(projects)
+            )
+        stmt = select(Calculation.id).where(*conditions).order_by(*order).limit(query.limit)
+        return list(session.scalars(stmt))
+    scans = [
+        select(Calculation.id, column.label("key"))
+        .where(*conditions, Calculation.project_id == project)
+        .order_by(*order)
+        .limit(query.limit)
+        .subquery()
+        for project in projects
+    ]
+    merged = union_all(*(select(scan.c.id, scan.c.key) for scan in scans)).subquery()
+    key = merged.c.key
+    outer = [key.desc(), merged.c.id.desc()] if descending else [key, merged.c.id]
+    if column is Calculation.id:
+        outer = outer[1:]
+    return list(session.scalars(select(merged.c.id).order_by(*outer).limit(query.limit)))
+
+
+def _conditions(query: ListQuery, column: Any, descending: bool) -> list[ColumnElement[bool]]:
+    """The query's filters, but for the projects seen."""
     conditions: list[ColumnElement[bool]] = []
     if query.owner_id is not None:
         conditions.append(Calculation.owner_id == query.owner_id)
     if query.project_id is not None:
         conditions.append(Calculation.project_id == query.project_id)
-    if query.project_ids is not None:
-        conditions.append(Calculation.project_id.in_(query.project_ids))
     if query.favorites_of is not None:
         mine = select(Favorite.calculation_id).where(Favorite.user_id == query.favorites_of)
         conditions.append(Calculation.id.in_(mine))
     if query.states:
-        conditions.append(Calculation.state.in_(query.states))
+        states = list(query.states)
+        conditions.append(
+            Calculation.state == states[0] if len(states) == 1 else Calculation.state.in_(states)
+        )
     if query.cluster_id is not None:
         conditions.append(Calculation.cluster_id == query.cluster_id)
+    if query.calctype is not None:
+        conditions.append(Calculation.calctype == query.calctype)
+    if query.untyped:
+        conditions.append(Calculation.calctype.is_(None))
     if query.name:
         # Case-insensitive on both databases (SQLite's LIKE already is, PostgreSQL's is not).
         conditions.append(func.lower(Calculation.name).like(_like(query.name.lower()), escape="\\"))
     if query.ids:
         conditions.append(Calculation.id.in_(query.ids))
+    if query.created_from is not None:
+        conditions.append(Calculation.created_at >= query.created_from)
+    if query.created_before is not None:
+        conditions.append(Calculation.created_at < query.created_before)
+    if query.id_min is not None:
+        conditions.append(Calculation.id >= query.id_min)
+    if query.id_max is not None:
+        conditions.append(Calculation.id <= query.id_max)
     if query.after is not None:
-        value, last_id = query.after
-        if column is Calculation.id:
-            conditions.append(Calculation.id < last_id if descending else Calculation.id > last_id)
-        elif descending:
-            conditions.append(or_(column < value, and_(column == value, Calculation.id < last_id)))
-        else:
-            conditions.append(or_(column > value, and_(column == value, Calculation.id > last_id)))
-    order = [column.desc(), Calculation.id.desc()] if descending else [column, Calculation.id]
-    stmt = stmt.where(*conditions).order_by(*order).limit(query.limit)
-    return [(row[0], row[1], row[2], row[3]) for row in session.execute(stmt)]
+        conditions.append(_after(column, descending, *query.after))
+    return conditions
+
+
+def _after(column: Any, descending: bool, value: Any, last_id: int) -> ColumnElement[bool]:
+    """Rows after the cursor, as one row-value comparison: the index range starts right there."""
+    after: ColumnElement[bool]
+    if column is Calculation.id:
+        after = Calculation.id < last_id if descending else Calculation.id > last_id
+        return after
+    pair, cursor = tuple_(column, Calculation.id), tuple_(literal(value, column.type), literal(last_id))
+    after = pair < cursor if descending else pair > cursor
+    return after
+
+
+def id_bounds(
+    session: Session, since: datetime | None, before: datetime | None, skew: timedelta
+) -> tuple[int | None, int | None, bool]:
+    """Bounds on the ids of the calculations submitted in ``[since, before)``, and whether any can be.
+
+    Ids grow with submission time; ``skew`` allows for the clocks of several replicas not
+    quite agreeing. The times themselves are still checked row by row, so a bound only
+    narrows where the database looks.
+    """
+    low = high = None
+    if since is not None:
+        low = session.scalar(
+            select(Calculation.id)
+            .where(Calculation.created_at >= since - skew)
+            .order_by(Calculation.created_at, Calculation.id)
+            .limit(1)
+        )
+        if low is None:
+            return None, None, False
+    if before is not None:
+        high = session.scalar(
+            select(Calculation.id)
+            .where(Calculation.created_at < before + skew)
+            .order_by(Calculation.created_at.desc(), Calculation.id.desc())
+            .limit(1)
+        )
+        if high is None:
+            return None, None, False
+    return low, high, True
+
+
+class RowFacts(NamedTuple):
+    owner_id: int
+    project_id: int
+    state: str
+
+
+def row_facts(session: Session, ids: Sequence[int]) -> dict[int, RowFacts]:
+    """Owner, project and state of these calculations: what deciding who may act on them needs."""
+    if not ids:
+        return {}
+    stmt = select(Calculation.id, Calculation.owner_id, Calculation.project_id, Calculation.state).where(
+        Calculation.id.in_(ids)
+    )
+    return {row.id: RowFacts(row.owner_id, row.project_id, row.state) for row in session.execute(stmt)}
 
 
 def favorites_among(session: Session, user_id: int, calc_ids: Sequence[int]) -> set[int]:
@@ -262,8 +405,11 @@ def add_events(session: Session, events: Iterable[CalculationEvent]) -> None:
     session.add_all(list(events))
 
 
-def events_of(session: Session, calc_id: int) -> list[CalculationEvent]:
+def events_of(session: Session, calc_id: int, after: int = 0) -> list[CalculationEvent]:
+    """The calculation's events in order; only those with an id above ``after``, if given."""
     stmt = select(CalculationEvent).where(CalculationEvent.calculation_id == calc_id)
+    if after:
+        stmt = stmt.where(CalculationEvent.id > after)
     return list(session.scalars(stmt.order_by(CalculationEvent.id)))
 
 

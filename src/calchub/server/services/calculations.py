@@ -1,9 +1,9 @@
-"""Submitting, finding, changing, cancelling and deleting calculations.
+"""Submitting, finding, changing, cancelling, retrying and deleting calculations.
 
 A calculation is seen by the members of its project (and by moderators and
 admins); to anyone else it does not exist (404). Its owner, the project's
-managers and admins may change, cancel and delete it; moderators may cancel
-it, raise its priority, and approve or reject it while it waits.
+managers and admins may change, cancel, retry and delete it; moderators may
+cancel it, raise its priority, and approve or reject it while it waits.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 from typing import Any, Protocol
 
@@ -21,7 +21,7 @@ import calchub
 from calchub.calctypes.registry import Registry
 from calchub.contracts import calculations as wire
 from calchub.domain.permissions import Action
-from calchub.domain.states import CANCELLABLE, TERMINAL, State
+from calchub.domain.states import CANCELLABLE, RETRYABLE, TERMINAL, State, retry_target
 from calchub.server.db.tables import Calculation, CalculationFile, Cluster, Project, now
 from calchub.server.repositories import calculations as repo
 from calchub.server.repositories import clusters as cluster_repo
@@ -300,7 +300,8 @@ def visible(session: Session, caller: Caller, calc_id: int, *, lock: bool = Fals
 
 
 def _changeable(session: Session, caller: Caller, calc_id: int, what: str) -> Calculation:
-    """The calculation, if the caller may change it: its owner, its project's managers, admins."""
+    """The calculation, if the caller may change (or retry) it: its owner, its project's managers,
+    admins; to cancel it, moderators too."""
     calc = visible(session, caller, calc_id, lock=True)
     allowed = caller.may_cancel if what == "cancel" else caller.may_change
     if not allowed(calc.owner_id, calc.project_id):
@@ -340,6 +341,39 @@ def decode_cursor(cursor: str) -> tuple[Any, int]:
 
 
 _SORT_VALUE = {"id": "id", "created": "created_at", "priority": "priority", "name": "name"}
+#: How far the clocks of several replicas may disagree: ids grow with submission time to within this.
+CLOCK_SKEW = timedelta(minutes=5)
+
+
+def list_query(
+    caller: Caller,
+    *,
+    states: Sequence[State] = (),
+    name: str | None = None,
+    sort: str = "-id",
+    limit: int = 100,
+    favorite: bool = False,
+    calctype: str | None = None,
+    submitted_from: datetime | None = None,
+    submitted_before: datetime | None = None,
+    cursor: str | None = None,
+) -> repo.ListQuery:
+    """The filters the API and the pages share, as one query. ``calctype`` ``command`` means
+    plain commands; times without a zone are UTC."""
+    query = repo.ListQuery(states=[s.value for s in states], name=name or None, sort=sort, limit=limit)
+    query.favorites_of = caller.id if favorite else None
+    if calctype == "command":
+        query.untyped = True
+    elif calctype:
+        query.calctype = calctype
+    query.created_from, query.created_before = _utc(submitted_from), _utc(submitted_before)
+    if cursor:
+        query.after = decode_cursor(cursor)
+    return query
+
+
+def _utc(moment: datetime | None) -> datetime | None:
+    return moment.replace(tzinfo=UTC) if moment is not None and moment.tzinfo is None else moment
 
 
 def search(
@@ -352,6 +386,13 @@ def search(
 ) -> wire.CalculationPage:
     """The calculations of the projects the caller sees, filtered."""
     query.project_ids = None if caller.sees_all else sorted(caller.projects)
+    if query.created_from is not None or query.created_before is not None:
+        if query.created_from and query.created_before and query.created_from >= query.created_before:
+            raise Invalid("the first day is after the last one", "submitted_from")
+        low, high, possible = repo.id_bounds(session, query.created_from, query.created_before, CLOCK_SKEW)
+        if not possible:
+            return wire.CalculationPage(items=[])
+        query.id_min, query.id_max = low, high
     if owner is not None:
         user = user_repo.by_username(session, owner)
         if user is None:
@@ -387,6 +428,83 @@ def cancel(session: Session, caller: Caller, calc_id: int, reason: str | None) -
     if state not in CANCELLABLE:
         raise Conflict(f"calculation {calc_id} is {state.value}; only unfinished work can be cancelled")
     return _move(session, caller, calc, State.CANCELLED, reason or f"cancelled by {caller.username}")
+
+
+#: What a run leaves in a calculation's provenance; a retry clears it for the next attempt.
+_RUN_PROVENANCE = ("agent", "agent_version", "host", "workdir", "scheduler_id", "executor")
+
+
+def retry(session: Session, caller: Caller, calc_id: int) -> wire.Calculation:
+    """Run a failed, cancelled, invalid or lost calculation again, as its next attempt.
+
+    It goes where a submission to its project would (the queue, or approval), through the
+    same checks: its cluster enabled, its project's and owner's quotas. A refusal changes
+    nothing. The attempt that ended keeps its log and its events; its results and output
+    files stay until the next attempt delivers its own.
+    """
+    calc = _changeable(session, caller, calc_id, "retry")
+    state = State(calc.state)
+    if state not in RETRYABLE:
+        raise Conflict(_not_retryable(calc_id, state))
+    cluster = cluster_repo.by_ids(session, {calc.cluster_id})[calc.cluster_id]
+    if not cluster.enabled:
+        raise Conflict(f"cluster {cluster.name!r} is disabled; an admin can enable it again", "cluster")
+    project = project_repo.by_ids(session, {calc.project_id})[calc.project_id]
+    owner = user_repo.by_id(session, calc.owner_id)
+    assert owner is not None
+    hours = calc.cores * (calc.walltime or 0) / 3600
+    quotas.check(session, owner, [quotas.Asked(project, 1, hours)])
+    target = retry_target(project.requires_approval)
+    max_attempts = max(calc.max_attempts, calc.attempt + 1)
+    message = f"retried by {caller.username}: attempt {calc.attempt + 1} of {max_attempts}"
+    if job := calc.provenance.get("scheduler_id"):
+        message += f" (attempt {calc.attempt} was job {job})"
+    if target is State.PENDING_APPROVAL:
+        message += f"; project {project.name!r} approves each run"
+    event = transitions.move(session, calc, target, caller.actor, message)
+    calc.max_attempts = max_attempts
+    calc.started_at = calc.finished_at = calc.exit_code = None
+    calc.provenance = {k: v for k, v in calc.provenance.items() if k not in _RUN_PROVENANCE}
+    if target is State.QUEUED:
+        calc.message = None  # the ended attempt's message is in its events
+    repo.add_events(session, [event])
+    session.flush()
+    return _describe(session, caller, calc)
+
+
+def _not_retryable(calc_id: int, state: State) -> str:
+    if state not in TERMINAL:
+        return (
+            f"calculation {calc_id} is {state.value} and has not finished, so there is nothing to retry; "
+            "cancel it first to run it again"
+        )
+    return (
+        f"calculation {calc_id} is {state.value}; only failed, cancelled, invalid or lost calculations "
+        "can be retried (submit a copy to run it again)"
+    )
+
+
+#: What a viewer may do to a calculation in a list: an action, and the states it applies to.
+ACTIONS: dict[str, frozenset[State]] = {"cancel": CANCELLABLE, "retry": RETRYABLE, "delete": TERMINAL}
+
+
+def actions_on(session: Session, caller: Caller, calc_ids: Sequence[int]) -> dict[int, frozenset[str]]:
+    """For each of these calculations, what the caller may do to it now: the buttons to show.
+
+    The same rules as :func:`cancel`, :func:`retry` and :func:`delete`, from one query.
+    """
+    if not caller.may(Action.CALCULATIONS_WRITE):
+        return {i: frozenset() for i in calc_ids}
+    found: dict[int, frozenset[str]] = {}
+    for calc_id, row in repo.row_facts(session, calc_ids).items():
+        state = State(row.state)
+        may = {
+            "cancel": caller.may_cancel(row.owner_id, row.project_id),
+            "retry": caller.may_change(row.owner_id, row.project_id),
+            "delete": caller.may_change(row.owner_id, row.project_id),
+        }
+        found[calc_id] = frozenset(a for a, states in ACTIONS.items() if state in states and may[a])
+    return found
 
 
 def _move(
@@ -450,7 +568,8 @@ def delete(session: Session, caller: Caller, calc_id: int) -> None:
     repo.remove(session, calc)
 
 
-def events(session: Session, caller: Caller, calc_id: int) -> list[wire.Event]:
+def events(session: Session, caller: Caller, calc_id: int, after: int = 0) -> list[wire.Event]:
+    """The calculation's timeline; only the events after event ``after``, if given."""
     visible(session, caller, calc_id)
     return [
         wire.Event(
@@ -462,5 +581,5 @@ def events(session: Session, caller: Caller, calc_id: int) -> list[wire.Event]:
             from_state=State(e.from_state) if e.from_state else None,
             to_state=State(e.to_state),
         )
-        for e in repo.events_of(session, calc_id)
+        for e in repo.events_of(session, calc_id, after)
     ]

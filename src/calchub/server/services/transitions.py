@@ -5,7 +5,8 @@ changes: the columns to set and the event that records it. ``move`` applies
 a plan to a loaded row (the ORM path, for single changes); ``apply`` applies
 many plans with a few bulk statements (the path of claims and agent reports,
 which carry hundreds at a time). Both queue the wake-ups for long-polls and
-live views, fired when the transaction commits.
+live views, fired when the transaction commits, and tell the log feed of a
+calculation that failed, turned out invalid or was lost (seen by its project).
 """
 
 from __future__ import annotations
@@ -17,10 +18,15 @@ from typing import Any, Protocol
 
 from sqlalchemy.orm import Session
 
+from calchub.contracts.activity import Level
 from calchub.domain.states import TERMINAL, State, check_move
 from calchub.server.db.tables import Calculation, CalculationEvent, now
 from calchub.server.repositories import calculations as repo
+from calchub.server.services import activity
 from calchub.server.services.unit import wake
+
+#: Endings the log feed is told of, with their level.
+NOTED: dict[State, Level] = {State.FAILED: "error", State.INVALID: "error", State.LOST: "warning"}
 
 
 class Stateful(Protocol):
@@ -75,6 +81,20 @@ class Change:
             "to_state": self.target.value,
             "actor": self.actor,
             "message": self.message,
+        }
+
+    def noted(self) -> dict[str, Any]:
+        """The log entry of this change, for an ending in ``NOTED``."""
+        text = f"calculation {self.calc_id} {self.target.value}"
+        return {
+            "calculation_id": self.calc_id,
+            "at": self.at,
+            "level": NOTED[self.target],
+            "source": "agent" if self.actor.startswith("agent:") else "server",
+            "kind": f"calculation.{self.target.value}",
+            "actor": self.actor,
+            "message": f"{text}: {self.message}" if self.message else text,
+            "data": {"attempt": self.attempt, "exit_code": self.values.get("exit_code")},
         }
 
     def wakes(self) -> list[str]:
@@ -136,6 +156,12 @@ def move(
     for name, value in change.values.items():
         setattr(calc, name, value)
     wake(session, *change.wakes())
+    if target in NOTED:
+        entry = change.noted()
+        del entry["calculation_id"], entry["at"]
+        activity.record(
+            session, calculation_id=calc.id, project_id=calc.project_id, cluster=calc.cluster_id, **entry
+        )
     return CalculationEvent(**change.event())
 
 
@@ -156,6 +182,7 @@ def apply(session: Session, changes: Sequence[Change]) -> None:
     repo.update_columns(session, merged)
     repo.insert_events(session, [c.event() for c in changes])
     wake(session, *{key for c in changes for key in c.wakes()})
+    activity.record_about_calculations(session, [c.noted() for c in changes if c.target in NOTED])
 
 
 def created(session: Session, calcs: Sequence[Stateful], actor: str, at: datetime) -> None:
