@@ -174,10 +174,27 @@ class AgentKey(Base):
 
 
 class Calculation(Base):
+    """A calculation: what to run, where, and how far it got.
+
+    The lists (``repositories.calculations.page_ids``) read keyset pages off indexes that
+    end in ``id``, one for each filter they offer (owner, project, project and state,
+    state, cluster, type), so a filtered page is a range of one index in the order shown;
+    ``(created_at, id)`` turns submission dates into a range of ids, and ``(priority, id)``
+    and ``(name, id)`` serve the other orders.
+    """
+
     __tablename__ = "calculations"
     __table_args__ = (
         Index("ix_calculations_owner", "owner_id", "id"),
-        Index("ix_calculations_project", "project_id", "state"),
+        # Also what the quotas count: a project's calculations waiting or held.
+        Index("ix_calculations_project_state", "project_id", "state", "id"),
+        Index("ix_calculations_project_id", "project_id", "id"),
+        Index("ix_calculations_state_id", "state", "id"),
+        Index("ix_calculations_cluster_id", "cluster_id", "id"),
+        Index("ix_calculations_calctype_id", "calctype", "id"),
+        Index("ix_calculations_created", "created_at", "id"),
+        Index("ix_calculations_priority", "priority", "id"),
+        Index("ix_calculations_name", "name", "id"),
         # Never reuse an id: files in the artifact store are keyed by it.
         {"sqlite_autoincrement": True},
     )
@@ -185,7 +202,7 @@ class Calculation(Base):
     name: Mapped[str] = mapped_column(String(200))
     owner_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     cluster_id: Mapped[int] = mapped_column(ForeignKey("clusters.id"))
-    state: Mapped[str] = mapped_column(String(20), index=True)
+    state: Mapped[str] = mapped_column(String(20))
     command: Mapped[list[Any]]
     env: Mapped[dict[str, Any]] = mapped_column(default=dict)
     outputs: Mapped[list[Any]] = mapped_column(default=list)
@@ -206,7 +223,7 @@ class Calculation(Base):
     lease_expires_at: Mapped[datetime | None] = mapped_column(index=True)
     provenance: Mapped[dict[str, Any]] = mapped_column(default=dict)
     #: The calculation type and the exact version it was checked, rendered and run with.
-    calctype: Mapped[str | None] = mapped_column(String(100), index=True)
+    calctype: Mapped[str | None] = mapped_column(String(100))
     calctype_version: Mapped[str | None] = mapped_column(String(50))
     calctype_digest: Mapped[str | None] = mapped_column(String(64))
     inputs: Mapped[dict[str, Any] | None] = mapped_column(JSON)
@@ -276,11 +293,17 @@ class Result(Base):
 class HeartbeatSample(Base):
     """What one agent reported of its machine at one moment, for graphs over time.
 
-    Samples are thinned as they age (see ``services.heartbeats``), so the table stays small.
+    Samples are thinned as they age (see ``services.heartbeats``), so the table stays small:
+    the series of a cluster is read by ``(cluster_id, at)``, an agent's latest sample by
+    ``(cluster_id, agent, at)``, and the samples due for thinning or deletion by ``(coarse, at)``.
     """
 
     __tablename__ = "heartbeat_samples"
-    __table_args__ = (Index("ix_heartbeat_samples_cluster_at", "cluster_id", "at"),)
+    __table_args__ = (
+        Index("ix_heartbeat_samples_cluster_at", "cluster_id", "at"),
+        Index("ix_heartbeat_samples_agent_at", "cluster_id", "agent", "at"),
+        Index("ix_heartbeat_samples_coarse_at", "coarse", "at"),
+    )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     cluster_id: Mapped[int] = mapped_column(ForeignKey("clusters.id", ondelete="CASCADE"))
     agent: Mapped[str] = mapped_column(String(200))
@@ -291,13 +314,17 @@ class HeartbeatSample(Base):
     load1: Mapped[float] = mapped_column(default=0.0)
     memory_total: Mapped[int] = mapped_column(BigInteger, default=0)
     memory_available: Mapped[int] = mapped_column(BigInteger, default=0)
+    #: A sample that stands for its agent's whole thinned period (the mean of what was there).
+    coarse: Mapped[bool] = mapped_column(default=False)
 
 
 class LogEntry(Base):
     """One event of an agent or of the service, for the live feed of what happened.
 
-    ``cluster_id`` and ``project_id`` say who may see it: an entry of neither is the
-    service's own and is shown to moderators and admins.
+    ``cluster_id`` and ``project_id`` say who may see it (``domain.permissions.log_scope``):
+    an entry of neither is the service's own and is shown to moderators and admins. A
+    deleted project takes its entries with it, so none becomes visible to more people.
+    Ids are never reused (``AUTOINCREMENT`` on SQLite): the live feed goes on from an id.
     """
 
     __tablename__ = "log_entries"
@@ -305,6 +332,8 @@ class LogEntry(Base):
         Index("ix_log_entries_at", "at"),
         Index("ix_log_entries_cluster", "cluster_id", "id"),
         Index("ix_log_entries_project", "project_id", "id"),
+        Index("ix_log_entries_calculation", "calculation_id"),
+        {"sqlite_autoincrement": True},
     )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     at: Mapped[datetime] = mapped_column(default=now)
@@ -315,7 +344,7 @@ class LogEntry(Base):
     #: What kind of event, e.g. "agent.started" or "key.revoked".
     kind: Mapped[str] = mapped_column(String(60))
     cluster_id: Mapped[int | None] = mapped_column(ForeignKey("clusters.id", ondelete="SET NULL"))
-    project_id: Mapped[int | None] = mapped_column(ForeignKey("projects.id", ondelete="SET NULL"))
+    project_id: Mapped[int | None] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
     calculation_id: Mapped[int | None] = mapped_column(ForeignKey("calculations.id", ondelete="SET NULL"))
     actor: Mapped[str] = mapped_column(String(200), default="")
     message: Mapped[str] = mapped_column(Text)

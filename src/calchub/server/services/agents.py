@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Row
@@ -18,7 +18,7 @@ from calchub.server.repositories import calculations as repo
 from calchub.server.repositories import clusters as cluster_repo
 from calchub.server.repositories import projects as project_repo
 from calchub.server.repositories import results as results_repo
-from calchub.server.services import heartbeats, transitions
+from calchub.server.services import activity, heartbeats, transitions
 from calchub.server.services.auth import AgentCaller
 from calchub.server.services.unit import wake
 
@@ -29,8 +29,10 @@ def heartbeat(
     at = now()
     status = beat.model_dump(exclude={"held"}) | {"at": at.isoformat(), "held": len(beat.held)}
     cluster = cluster_repo.by_ids(session, {agent.cluster_id})[agent.cluster_id]
+    previous = (cluster.status or {}).get("agents", {}).get(beat.agent)
     cluster_repo.record_heartbeat(session, cluster, beat.agent, status, at)
     heartbeats.record(session, cluster, beat, at)
+    _announce(session, cluster.id, beat, previous, at, lease)
     keep, drop = _sort_held(session, agent, beat.agent, beat.held)
     repo.renew_leases(session, beat.agent, [h.id for h in keep], at + timedelta(seconds=lease))
     return wire.HeartbeatReply(
@@ -40,6 +42,37 @@ def heartbeat(
         released=drop,
         settings=cluster.settings or {},
     )
+
+
+def _announce(
+    session: Session,
+    cluster_id: int,
+    beat: wire.Heartbeat,
+    previous: dict[str, Any] | None,
+    at: datetime,
+    lease: float,
+) -> None:
+    """Tell the feed of an agent seen for the first time, back after a silence longer than its
+    lease, or on a new version. Compared with the heartbeat the cluster's status already holds,
+    so a routine heartbeat costs nothing more."""
+    who = f"agent {beat.agent} on {beat.host}"
+    if previous is None:
+        kind = "agent.connected"
+        message = f"{who} connected: {beat.cores} cores, {beat.executor}, version {beat.version}"
+    else:
+        last = previous.get("at")
+        silent = (at - datetime.fromisoformat(last)).total_seconds() if last else 0.0
+        if silent > lease:
+            kind = "agent.back"
+            message = f"{who} is back after {silent:.0f} s of silence, version {beat.version}"
+        elif previous.get("version") != beat.version:
+            kind = "agent.upgraded"
+            message = f"{who} now runs version {beat.version} (was {previous.get('version')})"
+        else:
+            return
+    data = {"host": beat.host, "version": beat.version, "cores": beat.cores, "executor": beat.executor}
+    actor = f"agent:{beat.agent}"
+    activity.record(session, kind, message, source="agent", cluster=cluster_id, actor=actor, data=data)
 
 
 def _sort_held(
@@ -145,6 +178,7 @@ def report(session: Session, agent: AgentCaller, batch: wire.ReportBatch) -> wir
     changes: list[transitions.Change] = []
     results = [_apply(agent, batch.agent, calcs.get(r.id), r, changes) for r in batch.reports]
     transitions.apply(session, changes)
+    _note_refused(session, agent, batch, calcs, results)
     _free_running_slots(session, changes)
     kept = [
         r for r, out in zip(batch.reports, results, strict=True) if out.outcome == "applied" and r.results
@@ -152,6 +186,38 @@ def report(session: Session, agent: AgentCaller, batch: wire.ReportBatch) -> wir
     results_repo.replace(session, [(r.id, r.attempt, r.results) for r in kept if r.results is not None])
     repo.update_columns(session, {r.id: {"bytes_freed": r.results.bytes_freed} for r in kept if r.results})
     return wire.ReportReply(results=results)
+
+
+def _note_refused(
+    session: Session,
+    agent: AgentCaller,
+    batch: wire.ReportBatch,
+    calcs: dict[int, transitions.Snapshot],
+    results: Sequence[wire.ReportResult],
+) -> None:
+    """A refused report means the agent is out of step with the server: tell the feed. One about
+    a calculation of this cluster is seen by its project; any other, by the cluster's viewers."""
+    actor = f"agent:{batch.agent}"
+    about: list[dict[str, Any]] = []
+    for r, out in zip(batch.reports, results, strict=True):
+        if out.outcome != "rejected":
+            continue
+        message = f"agent {batch.agent}: a report of {r.state.value} was refused: {out.detail}"
+        calc = calcs.get(r.id)
+        if calc is not None and calc.cluster_id == agent.cluster_id:
+            entry = {"calculation_id": r.id, "kind": "agent.report-refused", "message": message}
+            about.append(entry | {"level": "warning", "source": "agent", "actor": actor})
+        else:
+            activity.record(
+                session,
+                "agent.report-refused",
+                message,
+                level="warning",
+                source="agent",
+                cluster=agent.cluster_id,
+                actor=actor,
+            )
+    activity.record_about_calculations(session, about)
 
 
 def _free_running_slots(session: Session, changes: Sequence[transitions.Change]) -> None:
@@ -221,12 +287,30 @@ def expire_leases(session: Session) -> list[int]:
     """Mark calculations whose lease lapsed as lost, and queue a retry where allowed."""
     at = now()
     lost = repo.expired(session, at)
+    silent = _by_agent(lost)
     moves: list[tuple[Calculation, State, str | None]] = []
     for calc in lost:
         moves.append((calc, State.LOST, f"lease held by {calc.lease_agent} lapsed; the agent went silent"))
     transitions.move_all(session, moves, "server")
     _retry(session, lost)
+    for (cluster_id, name), calcs in silent.items():
+        again = sum(1 for c in calcs if c.state == State.QUEUED)
+        message = (
+            f"agent {name} went silent: the leases of {len(calcs)} calculations lapsed ({again} queued again)"
+        )
+        data = {"agent": name, "lost": len(calcs), "queued_again": again}
+        activity.record(
+            session, "lease.lapsed", message, level="warning", cluster=cluster_id, actor="server", data=data
+        )
     return [c.id for c in lost]
+
+
+def _by_agent(calcs: Sequence[Calculation]) -> dict[tuple[int, str], list[Calculation]]:
+    """Calculations by the cluster and agent that held their lease."""
+    found: dict[tuple[int, str], list[Calculation]] = {}
+    for calc in calcs:
+        found.setdefault((calc.cluster_id, calc.lease_agent or "?"), []).append(calc)
+    return found
 
 
 def _retry(session: Session, lost: Sequence[Calculation]) -> None:

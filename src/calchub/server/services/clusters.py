@@ -8,9 +8,11 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from calchub.contracts import clusters as wire
+from calchub.contracts.activity import Level
 from calchub.contracts.calculations import Resources
 from calchub.server.db.tables import AgentKey, Cluster, now
 from calchub.server.repositories import clusters as repo
+from calchub.server.services import activity
 from calchub.server.services.auth import issue_agent_key
 from calchub.server.services.errors import Conflict, Invalid, NotFound
 from calchub.server.services.unit import CALLERS, wake
@@ -59,7 +61,7 @@ def named(session: Session, name: str) -> Cluster:
     return cluster
 
 
-def register(session: Session, request: wire.ClusterCreate) -> wire.Cluster:
+def register(session: Session, request: wire.ClusterCreate, *, actor: str) -> wire.Cluster:
     if repo.by_name(session, request.name) is not None:
         raise Conflict(f"a cluster named {request.name!r} exists already", "name")
     settings = {"slurm": request.slurm.model_dump()} if request.slurm is not None else {}
@@ -69,24 +71,46 @@ def register(session: Session, request: wire.ClusterCreate) -> wire.Cluster:
             name=request.name, description=request.description, executor=request.executor, settings=settings
         ),
     )
+    message = f"cluster {cluster.name} registered ({cluster.executor}) by {_who(actor)}"
+    activity.record(session, "cluster.registered", message, cluster=cluster, actor=actor)
     return to_wire(cluster)
 
 
-def update(session: Session, name: str, request: wire.ClusterUpdate) -> wire.Cluster:
+def update(session: Session, name: str, request: wire.ClusterUpdate, *, actor: str) -> wire.Cluster:
     cluster = named(session, name)
-    if request.enabled is not None:
+    if request.enabled is not None and request.enabled != cluster.enabled:
         cluster.enabled = request.enabled
         wake(session, CALLERS)  # agents of this cluster carry its enabled flag
-    if request.description is not None:
+        switched = "enabled" if request.enabled else "disabled"
+        level: Level = "info" if request.enabled else "warning"
+        message = f"cluster {name} {switched} by {_who(actor)}"
+        activity.record(session, f"cluster.{switched}", message, level=level, cluster=cluster, actor=actor)
+    changed = []
+    if request.description is not None and request.description != cluster.description:
         cluster.description = request.description
+        changed.append("description")
     if request.slurm is not None:
         cluster.settings = {**(cluster.settings or {}), "slurm": request.slurm.model_dump()}
+        changed.append("slurm")
+    if changed:
+        message = f"cluster {name}: {' and '.join(changed)} changed by {_who(actor)}"
+        activity.record(
+            session, "cluster.changed", message, cluster=cluster, actor=actor, data={"changed": changed}
+        )
     session.flush()
     return to_wire(cluster)
 
 
-def issue_key(session: Session, name: str) -> wire.AgentKeyIssued:
-    key, secret = issue_agent_key(session, named(session, name).id)
+def issue_key(session: Session, name: str, *, actor: str) -> wire.AgentKeyIssued:
+    cluster = named(session, name)
+    issued = _issue(session, cluster)
+    message = f"cluster {name}: agent key {issued.id} ({issued.prefix}...) created by {_who(actor)}"
+    activity.record(session, "key.created", message, cluster=cluster, actor=actor)
+    return issued
+
+
+def _issue(session: Session, cluster: Cluster) -> wire.AgentKeyIssued:
+    key, secret = issue_agent_key(session, cluster.id)
     return wire.AgentKeyIssued(**key_to_wire(key).model_dump(), key=secret)
 
 
@@ -101,16 +125,20 @@ def _key(session: Session, name: str, key_id: int) -> AgentKey:
     return key
 
 
-def revoke_key(session: Session, name: str, key_id: int) -> wire.AgentKey:
+def revoke_key(session: Session, name: str, key_id: int, *, actor: str) -> wire.AgentKey:
     key = _key(session, name, key_id)
     if key.revoked_at is None:
         key.revoked_at = now()
         wake(session, CALLERS)
+        message = f"cluster {name}: agent key {key.id} ({key.prefix}...) revoked by {_who(actor)}"
+        activity.record(session, "key.revoked", message, level="warning", cluster=key.cluster_id, actor=actor)
         session.flush()
     return key_to_wire(key)
 
 
-def rotate_key(session: Session, name: str, key_id: int, grace_minutes: int) -> wire.AgentKeyIssued:
+def rotate_key(
+    session: Session, name: str, key_id: int, grace_minutes: int, *, actor: str
+) -> wire.AgentKeyIssued:
     """A new key; the old one works ``grace_minutes`` longer, so its agent can be switched over."""
     old = _key(session, name, key_id)
     if old.revoked_at is not None or (old.expires_at is not None and old.expires_at < now()):
@@ -120,7 +148,20 @@ def rotate_key(session: Session, name: str, key_id: int, grace_minutes: int) -> 
     if grace_minutes == 0:
         old.revoked_at = now()
     wake(session, CALLERS)
-    return issue_key(session, name)
+    issued = _issue(session, named(session, name))
+    until = "at once" if grace_minutes == 0 else f"in {grace_minutes} minutes"
+    message = (
+        f"cluster {name}: agent key {key_id} rotated by {_who(actor)}, replaced by key {issued.id}; "
+        f"the old one stops {until}"
+    )
+    data = {"old": key_id, "new": issued.id, "grace_minutes": grace_minutes}
+    activity.record(session, "key.rotated", message, cluster=old.cluster_id, actor=actor, data=data)
+    return issued
+
+
+def _who(actor: str) -> str:
+    """``user:alice`` as a sentence says it: alice."""
+    return actor.removeprefix("user:")
 
 
 def settings_of(cluster: Cluster) -> wire.SlurmSettings:

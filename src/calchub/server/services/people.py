@@ -178,6 +178,21 @@ def listing(session: Session) -> list[wire.User]:
     return [to_wire(session, u) for u in repo.listing(session)]
 
 
+def find(
+    session: Session, text: str | None = None, role: str | None = None, blocked: bool | None = None
+) -> list[wire.User]:
+    """The accounts whose username or email holds ``text`` (in any case), of ``role``, blocked or not."""
+    needle = (text or "").strip().lower()
+    found = []
+    for user in repo.listing(session):
+        if needle and needle not in user.username.lower() and needle not in (user.email or "").lower():
+            continue
+        if (role and user.role != role) or (blocked is not None and user.is_active == blocked):
+            continue
+        found.append(to_wire(session, user))
+    return found
+
+
 def show(session: Session, username: str) -> wire.User:
     return to_wire(session, named(session, username))
 

@@ -14,6 +14,7 @@ from calchub.contracts import projects as wire
 from calchub.domain.permissions import Action, ProjectRole
 from calchub.server.db.tables import Project
 from calchub.server.repositories import projects as repo
+from calchub.server.services import quotas
 from calchub.server.services.auth import Caller
 from calchub.server.services.errors import Conflict, Forbidden, Invalid, NotFound
 from calchub.server.services.people import named, quotas_of, set_quotas
@@ -57,6 +58,17 @@ def listing(session: Session, caller: Caller) -> list[wire.Project]:
     found = repo.listing(session, None if caller.sees_all else list(caller.projects))
     counts = repo.member_counts(session, [p.id for p in found])
     return [to_wire(p, caller, counts.get(p.id, 0)) for p in found]
+
+
+def listing_with_usage(session: Session, caller: Caller) -> list[tuple[wire.Project, wire.Usage]]:
+    """The caller's projects (every project, for those who see all) with what each uses of its quotas."""
+    found = repo.listing(session, None if caller.sees_all else list(caller.projects))
+    counts = repo.member_counts(session, [p.id for p in found])
+    return [(to_wire(p, caller, counts.get(p.id, 0)), quotas.usage(session, p)) for p in found]
+
+
+def usage(session: Session, caller: Caller, name: str) -> wire.Usage:
+    return quotas.usage(session, visible(session, caller, name))
 
 
 def show(session: Session, caller: Caller, name: str) -> wire.Project:
