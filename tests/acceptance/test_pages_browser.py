@@ -74,7 +74,7 @@ def test_the_dashboard_and_the_list_in_the_browser(running: Site, browser_page: 
     page = browser_page
     _sign_in(page, running, "alice")
     assert page.get_by_role("heading", name="Dashboard").is_visible()
-    assert page.get_by_role("cell", name="local", exact=True).first.is_visible(), "the cluster table"
+    assert page.get_by_role("link", name="local", exact=True).is_visible(), "the cluster's card"
     page.get_by_role("link", name="Calculations", exact=True).click()
     assert page.get_by_text("No calculations match.").is_visible(), "alice sees none of the admin's"
     _labelled(page)

@@ -1,14 +1,18 @@
-"""calchub cluster ls | add | configure | show | enable | disable | key | keys | revoke-key | rotate-key."""
+"""calchub cluster ls, add, configure, show, load, enable, disable, key, keys, revoke-key, rotate-key."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
 
-from calchub.cli.output import connected, console, emit_json, fail, table, when
+from calchub.cli.output import connected, console, emit_json, fail, number, table, when
+
+if TYPE_CHECKING:
+    from calchub.contracts.clusters import AgentLoad
 
 app = typer.Typer(help="Compute sites and their agent keys.", no_args_is_help=True)
 JsonOpt = Annotated[bool, typer.Option("--json", help="print JSON")]
@@ -81,6 +85,63 @@ def show(name: str, json: JsonOpt = False) -> None:
         for p in cluster.partitions
     ]
     table("partitions", ["partition", "state", "nodes idle", "CPUs idle", "GPUs idle", "time limit"], rows)
+
+
+@app.command("load")
+def load(
+    name: str,
+    hours: Annotated[float, typer.Option(min=0.01, max=720, help="the window, ending now")] = 6.0,
+    json: JsonOpt = False,
+) -> None:
+    """The cluster's load over time: per agent, a sparkline of CPU % with its latest and peak,
+    running calculations against cores, and memory used."""
+    with connected() as client:
+        found = client.cluster_load(name, hours)
+    if json:
+        emit_json(found)
+        return
+    step = number(found.step_seconds / 60)
+    console.print(
+        f"{escape(found.cluster)}: last {number(hours)} h, one point per {step} min", highlight=False
+    )
+    table(
+        None,
+        ["agent", "CPU %", "now", "peak", "running/cores", "memory used"],
+        [_load_row(a) for a in found.agents],
+    )
+
+
+def _load_row(agent: AgentLoad) -> tuple[str, ...]:
+    if not agent.points:
+        return (agent.agent, "", "-", "-", "-", "-")
+    cpu = [p.cpu_percent for p in agent.points]
+    last = agent.points[-1]
+    memory = f"{_gib(last.memory_used)} / {_gib(last.memory_total)} GiB"
+    return (
+        agent.agent,
+        sparkline(cpu),
+        number(round(cpu[-1])),
+        number(round(max(cpu))),
+        f"{number(round(last.running, 1))}/{last.cores}",
+        memory,
+    )
+
+
+BARS = "▁▂▃▄▅▆▇█"
+
+
+def sparkline(values: Sequence[float], width: int = 40, top: float = 100.0) -> str:
+    """``values`` (0 to ``top``) as at most ``width`` bars, each the mean of its share."""
+    if not values:
+        return ""
+    n = min(width, len(values))
+    shares = [values[i * len(values) // n : (i + 1) * len(values) // n] for i in range(n)]
+    means = [sum(s) / len(s) for s in shares]
+    return "".join(BARS[min(len(BARS) - 1, max(0, int(m / top * len(BARS))))] for m in means)
+
+
+def _gib(size: int) -> str:
+    return f"{size / 2**30:.1f}"
 
 
 def _settings(path: Path) -> dict[str, Any]:

@@ -83,3 +83,36 @@ class AgentKey(BaseModel):
 
 class AgentKeyIssued(AgentKey):
     key: str = Field(description="shown once; store it in the agent's configuration")
+
+
+#: How far back a cluster's load is kept, and so may be asked for.
+MAX_LOAD_HOURS = 30 * 24
+#: At most this many periods (and one, where the window starts mid-period) per agent.
+LOAD_POINTS = 240
+
+
+class LoadPoint(BaseModel):
+    """One agent's load over one period: the means of its samples then."""
+
+    at: datetime = Field(description="the start of the period")
+    cores: int
+    running: float = Field(description="calculations running, on average")
+    cpu_percent: float
+    load1: float = Field(description="the one-minute load average")
+    memory_total: int = Field(description="bytes")
+    memory_used: int = Field(description="bytes, total less available")
+
+
+class AgentLoad(BaseModel):
+    agent: str
+    points: list[LoadPoint]
+
+
+class ClusterLoad(BaseModel):
+    """A cluster's load over a window: one series per agent, at most ``LOAD_POINTS`` + 1 points each."""
+
+    cluster: str
+    since: datetime
+    until: datetime
+    step_seconds: int = Field(description="the length of each point's period")
+    agents: list[AgentLoad]

@@ -1,4 +1,4 @@
-"""/clusters: register, list, enable or disable, and agent keys (create, rotate, revoke)."""
+"""/clusters: register, list, enable or disable, agent keys (create, rotate, revoke), load over time."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query, status
 
 from calchub.contracts import clusters as wire
 from calchub.server.api.deps import ClusterAdmin, ClusterReader, HubDep, RecordId
-from calchub.server.services import clusters
+from calchub.server.services import clusters, heartbeats
 
 router = APIRouter(prefix="/clusters", tags=["clusters"])
 
@@ -16,7 +16,7 @@ router = APIRouter(prefix="/clusters", tags=["clusters"])
 @router.post("", response_model=wire.Cluster, status_code=status.HTTP_201_CREATED)
 def register(hub: HubDep, user: ClusterAdmin, body: wire.ClusterCreate) -> wire.Cluster:
     with hub.uow() as session:
-        return clusters.register(session, body)
+        return clusters.register(session, body, actor=user.actor)
 
 
 @router.get("", response_model=list[wire.Cluster])
@@ -31,16 +31,29 @@ def show(hub: HubDep, user: ClusterReader, name: str) -> wire.Cluster:
         return clusters.to_wire(clusters.named(session, name))
 
 
+@router.get("/{name}/load", response_model=wire.ClusterLoad)
+def load(
+    hub: HubDep,
+    user: ClusterReader,
+    name: str,
+    hours: Annotated[float, Query(gt=0, le=wire.MAX_LOAD_HOURS, description="the window, ending now")] = 6.0,
+) -> wire.ClusterLoad:
+    """The cluster's load from its agents' heartbeats: per agent, CPU %, memory, running and
+    cores over the last ``hours``, in at most 240 periods (means of the samples in each)."""
+    with hub.uow() as session:
+        return heartbeats.load(session, clusters.named(session, name), heartbeats.Window.last(hours))
+
+
 @router.patch("/{name}", response_model=wire.Cluster)
 def update(hub: HubDep, user: ClusterAdmin, name: str, body: wire.ClusterUpdate) -> wire.Cluster:
     with hub.uow() as session:
-        return clusters.update(session, name, body)
+        return clusters.update(session, name, body, actor=user.actor)
 
 
 @router.post("/{name}/keys", response_model=wire.AgentKeyIssued, status_code=status.HTTP_201_CREATED)
 def issue_key(hub: HubDep, user: ClusterAdmin, name: str) -> wire.AgentKeyIssued:
     with hub.uow() as session:
-        return clusters.issue_key(session, name)
+        return clusters.issue_key(session, name, actor=user.actor)
 
 
 @router.get("/{name}/keys", response_model=list[wire.AgentKey])
@@ -61,10 +74,10 @@ def rotate_key(
 ) -> wire.AgentKeyIssued:
     """A new key for the cluster; the old one stops at once, or after ``grace_minutes``."""
     with hub.uow() as session:
-        return clusters.rotate_key(session, name, key_id, grace_minutes)
+        return clusters.rotate_key(session, name, key_id, grace_minutes, actor=user.actor)
 
 
 @router.delete("/{name}/keys/{key_id}", response_model=wire.AgentKey)
 def revoke_key(hub: HubDep, user: ClusterAdmin, name: str, key_id: RecordId) -> wire.AgentKey:
     with hub.uow() as session:
-        return clusters.revoke_key(session, name, key_id)
+        return clusters.revoke_key(session, name, key_id, actor=user.actor)
