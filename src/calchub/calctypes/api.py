@@ -75,13 +75,19 @@ class AnalysisContext:
     def inputs(self) -> dict[str, Any]:
         return self.run.inputs
 
-    def figure(self, name: str, svg: str, title: str = "") -> None:
-        """Save an SVG figure under ``figures/`` and record it with the results."""
+    def figure(self, name: str, svg: str, title: str = "", plot: dict[str, Any] | None = None) -> None:
+        """Save an SVG figure under ``figures/`` and record it with the results.
+
+        The pages draw the figure interactively from its Plotly spec: ``plot`` when given, else
+        the one a chart of ``calchub.calctypes.figures`` carries (its :class:`Drawing`); plain
+        SVG text without a spec is shown as the image it is.
+        """
         relative = f"figures/{name}.svg"
         target = self.run.path / relative
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(svg)
-        self.results.figure(name, relative, title)
+        spec = plot if plot is not None else getattr(svg, "plot", None)
+        self.results.figure(name, relative, title, spec)
 
 
 AnalysisStep = Callable[[AnalysisContext], None]

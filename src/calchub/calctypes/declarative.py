@@ -193,11 +193,12 @@ def _plot(arg: dict[str, Any]) -> Callable[[AnalysisContext], None]:
         xs = _floats(ctx.results.column(table, x))
         series = [Series(y, xs, _floats(ctx.results.column(table, y))) for y in ys]
         name = str(arg.get("name", f"{table}_plot"))
-        ctx.figure(
-            name,
-            line_chart(series, str(arg.get("title", table)), x, ", ".join(ys)),
-            str(arg.get("title", "")),
-        )
+        found = ctx.results.tables[table]
+        unit = dict(zip(found.columns, found.units, strict=False))
+        y_units = {unit.get(y, "") for y in ys}
+        units = (unit.get(x, ""), y_units.pop() if len(y_units) == 1 else "")
+        chart = line_chart(series, str(arg.get("title", table)), x, ", ".join(ys), units=units)
+        ctx.figure(name, chart, str(arg.get("title", "")))
 
     return plot
 

@@ -1,7 +1,17 @@
-"""Figures as plain SVG, so an agent needs no plotting library.
+"""Figures as plain SVG, so an agent needs no plotting library, each carrying its data as a plot.
 
 ``line_chart`` draws one or more series against a shared x axis (optionally with
 error bars and on a second y axis); ``histograms`` draws one panel per sample.
+Both return a :class:`Drawing`: the SVG text (a ``str``, as before) that also
+holds the same figure as a Plotly-compatible spec in ``plot``, ``{"data":
+[traces], "layout": {...}}``, which the web pages draw interactively.
+``AnalysisContext.figure`` saves the SVG and records the spec with the results.
+
+The spec is kept small: a trace holds at most :data:`MAX_POINTS` points (a
+longer series keeps, from each of ``MAX_POINTS // 2`` runs of consecutive
+points, the lowest and the highest, so peaks survive), a histogram holds its
+bin counts, not its samples, and values that are not finite are ``None``.
+The SVG keeps every point.
 """
 
 from __future__ import annotations
@@ -10,10 +20,31 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from html import escape
+from typing import Any
 
 WIDTH, HEIGHT = 640, 400
 MARGIN = {"left": 70, "right": 70, "top": 40, "bottom": 50}
 COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b")
+#: Points per trace in a plot spec; longer series are thinned (see the module docstring).
+MAX_POINTS = 2000
+#: Bins per histogram panel, at most.
+MAX_BINS = 200
+MODES = {"line": "lines", "points": "markers", "both": "lines+markers"}
+
+
+class Drawing(str):
+    """SVG text that also carries the same figure as a Plotly spec (``plot``).
+
+    It is a ``str``, so code that writes or joins SVG goes on working (the result
+    of joining is a plain ``str``, without the spec).
+    """
+
+    plot: dict[str, Any]
+
+    def __new__(cls, svg: str, plot: dict[str, Any]) -> Drawing:
+        made = super().__new__(cls, svg)
+        made.plot = plot
+        return made
 
 
 @dataclass
@@ -70,8 +101,31 @@ def _range(series: Sequence[Series], axis: str) -> _Axis:
     return nice_ticks(min(values, default=0.0), max(values, default=1.0))
 
 
-def line_chart(series: Sequence[Series], title: str, xlabel: str, ylabel: str, ylabel_right: str = "") -> str:
-    """An SVG chart of the series; series with ``right=True`` use a second y axis."""
+def line_chart(
+    series: Sequence[Series],
+    title: str,
+    xlabel: str,
+    ylabel: str,
+    ylabel_right: str = "",
+    *,
+    units: Sequence[str] = (),
+) -> Drawing:
+    """An SVG chart of the series, with its plot spec; series with ``right=True`` use a second y axis.
+
+    ``units`` are those of x, y and the right-hand y (as many as given), shown in the axis titles.
+    """
+    xlabel, ylabel, ylabel_right = _with_units((xlabel, ylabel, ylabel_right), units)
+    svg = _line_svg(series, title, xlabel, ylabel, ylabel_right)
+    return Drawing(svg, line_spec(series, title, xlabel, ylabel, ylabel_right))
+
+
+def _with_units(labels: Sequence[str], units: Sequence[str]) -> tuple[str, str, str]:
+    padded = [*units, "", "", ""]
+    a, b, c = (f"{label} [{unit}]" if unit else label for label, unit in zip(labels, padded, strict=False))
+    return a, b, c
+
+
+def _line_svg(series: Sequence[Series], title: str, xlabel: str, ylabel: str, ylabel_right: str) -> str:
     left = [s for s in series if not s.right]
     right = [s for s in series if s.right]
     xs = _range(series, "x")
@@ -92,8 +146,12 @@ def line_chart(series: Sequence[Series], title: str, xlabel: str, ylabel: str, y
     return _svg(parts)
 
 
-def histograms(samples: dict[str, Sequence[float]], title: str, bins: int = 30) -> str:
-    """One histogram panel per named sample (parameter distributions), side by side."""
+def histograms(samples: dict[str, Sequence[float]], title: str, bins: int = 30) -> Drawing:
+    """One histogram panel per named sample (parameter distributions), side by side, with its plot spec."""
+    return Drawing(_histogram_svg(samples, title, bins), histogram_spec(samples, title, bins))
+
+
+def _histogram_svg(samples: dict[str, Sequence[float]], title: str, bins: int) -> str:
     names = list(samples)
     columns = max(1, min(3, len(names)))
     rows = max(1, math.ceil(len(names) / columns))
@@ -118,10 +176,7 @@ def _histogram_panel(
     if not values:
         return "".join(out)
     low, high = min(values), max(values)
-    span = (high - low) or 1.0
-    counts = [0] * bins
-    for v in values:
-        counts[min(int((v - low) / span * bins), bins - 1)] += 1
+    counts = _counts(values, bins)
     tallest = max(counts)
     bar = (right - left) / bins
     for i, count in enumerate(counts):
@@ -136,6 +191,16 @@ def _histogram_panel(
             f'<text x="{x}" y="{bottom + 16}" text-anchor="{anchor}" font-size="11">{_label(value)}</text>'
         )
     return "".join(out)
+
+
+def _counts(values: list[float], bins: int) -> list[int]:
+    """How many of ``values`` fall in each of ``bins`` equal bins from their lowest to their highest."""
+    low, high = min(values), max(values)
+    span = (high - low) or 1.0
+    counts = [0] * bins
+    for v in values:
+        counts[min(int((v - low) / span * bins), bins - 1)] += 1
+    return counts
 
 
 class _Plot:
@@ -228,3 +293,117 @@ def _svg(parts: Sequence[str], width: int = WIDTH, height: int = HEIGHT) -> str:
         f'viewBox="0 0 {width} {height}" font-family="sans-serif">'
         f'<rect width="100%" height="100%" fill="white"/>{"".join(parts)}</svg>\n'
     )
+
+
+# -- plot specs: the same figures as data, for Plotly.js on the pages -----------------------------
+
+
+def line_spec(
+    series: Sequence[Series], title: str, xlabel: str, ylabel: str, ylabel_right: str = ""
+) -> dict[str, Any]:
+    """The Plotly spec of :func:`line_chart`: one scatter trace per series, thinned to ``MAX_POINTS``."""
+    traces = [_trace(s, s.colour or COLOURS[index % len(COLOURS)]) for index, s in enumerate(series)]
+    layout: dict[str, Any] = {
+        "title": {"text": title},
+        "xaxis": {"title": {"text": xlabel}},
+        "yaxis": {"title": {"text": ylabel}},
+        "legend": {"orientation": "h", "y": -0.2},
+        "hovermode": "x unified",
+    }
+    if any(s.right for s in series):
+        layout["yaxis2"] = {"title": {"text": ylabel_right}, "overlaying": "y", "side": "right"}
+    return {"data": traces, "layout": layout}
+
+
+def _trace(s: Series, colour: str) -> dict[str, Any]:
+    keep = thin(s.y, MAX_POINTS)
+    trace: dict[str, Any] = {
+        "type": "scatter",
+        "name": s.label,
+        "mode": MODES.get(s.style, "lines"),
+        "x": _values(s.x, keep),
+        "y": _values(s.y, keep),
+        "line": {"color": colour},
+        "marker": {"color": colour, "size": 6},
+    }
+    if s.errors:
+        trace["error_y"] = {"type": "data", "array": _values(s.errors, keep), "visible": True}
+    if s.right:
+        trace["yaxis"] = "y2"
+    return trace
+
+
+def histogram_spec(samples: dict[str, Sequence[float]], title: str, bins: int = 30) -> dict[str, Any]:
+    """The Plotly spec of :func:`histograms`: one bar trace of bin counts per panel, on a grid."""
+    bins = max(1, min(bins, MAX_BINS))
+    names = list(samples)
+    columns = max(1, min(3, len(names)))
+    rows = max(1, math.ceil(len(names) / columns))
+    layout: dict[str, Any] = {
+        "title": {"text": title},
+        "grid": {"rows": rows, "columns": columns, "pattern": "independent"},
+        "bargap": 0,
+        "showlegend": False,
+        "height": 260 * rows + 100,
+    }
+    traces = []
+    for index, name in enumerate(names):
+        suffix = "" if index == 0 else str(index + 1)
+        layout[f"xaxis{suffix}"] = {"title": {"text": name}}
+        layout[f"yaxis{suffix}"] = {"title": {"text": "count"}}
+        traces.append(_bars(name, _finite(samples[name]), bins, suffix))
+    return {"data": traces, "layout": layout}
+
+
+def _bars(name: str, values: list[float], bins: int, suffix: str) -> dict[str, Any]:
+    centres: list[float] = []
+    counts: list[int] = []
+    width = 0.0
+    if values:
+        low, high = min(values), max(values)
+        width = ((high - low) or 1.0) / bins
+        counts = _counts(values, bins)
+        centres = [low + (i + 0.5) * width for i in range(bins)]
+    return {
+        "type": "bar",
+        "name": name,
+        "x": centres,
+        "y": counts,
+        "width": width,
+        "xaxis": f"x{suffix}",
+        "yaxis": f"y{suffix}",
+        "marker": {"color": COLOURS[0]},
+    }
+
+
+def thin(values: Sequence[float], limit: int = MAX_POINTS) -> list[int]:
+    """The indices of ``values`` to keep: all of them up to ``limit``, else the first and last and,
+    from each of about ``limit / 2`` runs of consecutive points, the lowest and the highest."""
+    count = len(values)
+    if count <= limit:
+        return list(range(count))
+    numbers = [_number(v) for v in values]
+    runs = max(1, (limit - 2) // 2)
+    keep = {0, count - 1}
+    for run in range(runs):
+        found = [
+            (v, i)
+            for i in range(run * count // runs, (run + 1) * count // runs)
+            if (v := numbers[i]) is not None
+        ]
+        if found:
+            keep.update((min(found)[1], max(found)[1]))
+    return sorted(keep)
+
+
+def _number(value: Any) -> float | None:
+    """``value`` as a finite float, else ``None`` (JSON null): NaN, infinities and non-numbers are gaps."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _values(values: Sequence[float], keep: Sequence[int]) -> list[float | None]:
+    return [_number(values[i]) if i < len(values) else None for i in keep]

@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Sequence
 from typing import Any
 
-from calchub.contracts.results import MAX_TABLE_CELLS, Cell, Figure, ResultSet, Scalar, Table
+from calchub.contracts.results import (
+    MAX_PLOT_BYTES,
+    MAX_TABLE_CELLS,
+    Cell,
+    Figure,
+    ResultSet,
+    Scalar,
+    Table,
+)
 
 
 class Results:
@@ -45,8 +54,20 @@ class Results:
         if total > MAX_TABLE_CELLS:
             raise ValueError(f"tables hold {total} cells; keep at most {MAX_TABLE_CELLS} (the rest in files)")
 
-    def figure(self, name: str, path: str, title: str = "") -> None:
-        self.figures[name] = Figure(name=name, path=path, title=title, source=self.source)
+    def figure(self, name: str, path: str, title: str = "", plot: dict[str, Any] | None = None) -> None:
+        """A figure kept in the output file ``path``; ``plot`` is the same figure as a Plotly spec.
+
+        Values in the spec that are not finite become ``None``; a spec whose JSON exceeds
+        ``MAX_PLOT_BYTES`` is refused (thin the data, as ``figures`` does, or keep it in a file).
+        """
+        if plot is not None:
+            plot = _json_safe(plot)
+            size = len(json.dumps(plot, separators=(",", ":")))
+            if size > MAX_PLOT_BYTES:
+                raise ValueError(
+                    f"figure {name!r}: its plot is {size} bytes of JSON; keep at most {MAX_PLOT_BYTES}"
+                )
+        self.figures[name] = Figure(name=name, path=path, title=title, source=self.source, plot=plot)
 
     def names(self) -> set[str]:
         return set(self.scalars) | set(self.tables)
@@ -67,6 +88,17 @@ class Results:
             bytes_freed=bytes_freed,
             files_removed=files_removed,
         )
+
+
+def _json_safe(value: Any) -> Any:
+    """``value`` with every float that is not finite replaced by ``None`` (JSON has no NaN)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    return value
 
 
 def _cell(value: Any) -> Cell:

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 RESULT_NAME = r"^[A-Za-z_][A-Za-z0-9_.\-]{0,99}$"
 #: Cells across all tables of one calculation; more belongs in an output file.
 MAX_TABLE_CELLS = 1_000_000
+#: The JSON of one figure's plot spec, at most; the chart functions keep well under it.
+MAX_PLOT_BYTES = 2_000_000
 
 Cell = float | int | str | None
 
@@ -34,6 +36,25 @@ class Figure(BaseModel):
     path: str = Field(description="the output file that holds it")
     title: str = ""
     source: str = ""
+    plot: dict[str, Any] | None = Field(
+        None,
+        description=(
+            "the same figure as data, a Plotly spec {data: [traces], layout: {...}} that the pages draw "
+            "interactively; none for figures recorded as SVG alone"
+        ),
+    )
+
+    @field_validator("plot")
+    @classmethod
+    def _a_spec(cls, plot: dict[str, Any] | None) -> dict[str, Any] | None:
+        if plot is None:
+            return None
+        data, layout = plot.get("data"), plot.get("layout", {})
+        if not isinstance(data, list) or not all(isinstance(trace, dict) for trace in data):
+            raise ValueError("a plot's 'data' is a list of traces (objects)")
+        if not isinstance(layout, dict):
+            raise ValueError("a plot's 'layout' is an object")
+        return plot
 
 
 class ResultSet(BaseModel):

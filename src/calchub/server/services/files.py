@@ -121,3 +121,17 @@ def log_view(session: Session, caller: Caller, calc_id: int, attempt: int | None
     if not 0 <= chosen <= calc.attempt:
         raise NotFound(f"calculation {calc_id} has no attempt {chosen}")
     return chosen, State(calc.state)
+
+
+def stored_inputs(
+    session: Session, store: Store, caller: Caller, calc_id: int, paths: list[str]
+) -> list[tuple[str, bytes]]:
+    """Input files of a calculation the caller may see, to submit again with a copy of it."""
+    visible(session, caller, calc_id)
+    found = []
+    for path in paths:
+        record = repo.file_of(session, calc_id, "input", checked_path(path))
+        if record is None:
+            raise NotFound(f"calculation {calc_id} has no input file {path!r} to keep", "files")
+        found.append((record.path, store.file_path(calc_id, "input", record.path).read_bytes()))
+    return found
