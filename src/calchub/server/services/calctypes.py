@@ -27,7 +27,7 @@ class Plan:
 
 
 def plan(registry: Registry, request: wire.CalculationCreate, where: str = "") -> Plan:
-    uploads = [(item.path, input_data(item)) for item in request.files]
+    uploads = [(item.path, input_data(item, where)) for item in request.files]
     if request.type is None:
         assert request.command is not None
         return Plan(
@@ -66,15 +66,16 @@ def plan(registry: Registry, request: wire.CalculationCreate, where: str = "") -
     )
 
 
-def input_data(item: wire.InputFile) -> bytes:
+def input_data(item: wire.InputFile, where: str = "") -> bytes:
     try:
         data = item.data()
     except ValueError:
-        raise Invalid(f"input file {item.path!r} is not valid base64", "files") from None
+        raise Invalid(f"input file {item.path!r} is not valid base64", f"{where}files.{item.path}") from None
     if len(data) > wire.MAX_INPUT_FILE_BYTES:
         raise TooLarge(
             f"input file {item.path!r} is {len(data)} bytes; inline files are limited to "
-            f"{wire.MAX_INPUT_FILE_BYTES} bytes"
+            f"{wire.MAX_INPUT_FILE_BYTES} bytes",
+            f"{where}files.{item.path}",
         )
     return data
 
@@ -118,3 +119,12 @@ def describe(registry: Registry, name: str) -> types_wire.CalcTypeInfo:
             for a in t.analyses
         ],
     )
+
+
+def uploaded(registry: Registry, name: str, paths: list[str]) -> list[str]:
+    """Which of a calculation's input files were uploaded (the rest its type's templates wrote)."""
+    try:
+        calctype = registry.get(name)
+    except UnknownType:
+        return []
+    return [p for p in paths if p not in calctype.templates and calctype.upload_for(p) is not None]
