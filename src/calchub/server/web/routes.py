@@ -13,7 +13,9 @@ from calchub.server.web import (
     log_feed,
     new_calculation,
     people_pages,
+    settings_page,
     signin,
+    users_page,
 )
 
 ROUTERS: list[APIRouter] = [
@@ -26,4 +28,6 @@ ROUTERS: list[APIRouter] = [
     cluster_pages.router,
     log_feed.router,
     people_pages.router,
+    settings_page.router,
+    users_page.router,
 ]
