@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -488,6 +489,18 @@ def test_ls_filters_by_project_and_favorites(fake: FakeServer) -> None:
     assert "scan" in out and "beamtime" in out
     run("ls")
     assert "favorite" not in fake.last().params and "project" not in fake.last().params
+
+
+def test_ls_filters_by_type_and_submission_time(fake: FakeServer) -> None:
+    fake.on("GET", "/calculations", {"items": [], "next_cursor": None})
+    run("ls", "--type", "bumps", "--since", "2026-06-01", "--before", "2026-06-02 12:30")
+    params = fake.last().params
+    assert params["type"] == ["bumps"]
+    # Typed without a zone is this machine's local time, sent with its offset.
+    assert params["submitted_from"] == [datetime(2026, 6, 1).astimezone().isoformat()]
+    assert params["submitted_before"] == [datetime(2026, 6, 2, 12, 30).astimezone().isoformat()]
+    assert datetime.fromisoformat(params["submitted_from"][0]).tzinfo is not None
+    assert "Invalid value for '--since'" in run("ls", "--since", "June", code=2)
 
 
 def test_submit_names_its_project(fake: FakeServer) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -10,10 +11,12 @@ from rich.markup import escape
 from rich.text import Text
 
 from calchub.cli.output import (
+    TIME_FORMATS,
     connected,
     console,
     emit_json,
     fail,
+    local_time,
     state,
     table,
     when,
@@ -199,11 +202,21 @@ def ls(
     name: Annotated[str | None, typer.Option(help="exact, or a pattern with *")] = None,
     project: Annotated[str | None, typer.Option(help="only this project (~user: a personal one)")] = None,
     favorites: Annotated[bool, typer.Option("--favorites", help="only your favorites")] = False,
+    type_: Annotated[
+        str | None, typer.Option("--type", help="a calculation type; command for plain commands")
+    ] = None,
+    since: Annotated[
+        datetime | None, typer.Option(formats=TIME_FORMATS, help="submitted at or after (local time)")
+    ] = None,
+    before: Annotated[
+        datetime | None, typer.Option(formats=TIME_FORMATS, help="submitted before (local time)")
+    ] = None,
     sort: Annotated[str, typer.Option(help="id, created, priority, name; - for descending")] = "-id",
     limit: Annotated[int, typer.Option(min=1)] = 50,
     json: JsonOpt = False,
 ) -> None:
     """List calculations, newest first."""
+    times = {"submitted_from": local_time(since), "submitted_before": local_time(before)}
     with connected() as client:
         found = client.list(
             state=state_,
@@ -212,6 +225,8 @@ def ls(
             name=name,
             project=project,
             favorite=True if favorites else None,
+            type=type_,
+            **{key: value.isoformat() for key, value in times.items() if value is not None},
             sort=sort,
             limit=limit,
         )

@@ -10,21 +10,14 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.text import Text
 
-from calchub.cli.output import connected, console, emit_json, fail, table, when
+from calchub.cli.output import TIME_FORMATS, connected, console, emit_json, fail, local_time, table, when
 
 if TYPE_CHECKING:
     from calchub.contracts.activity import LogEntry
 
 app = typer.Typer(help="The feed of agent and service events.", no_args_is_help=True)
 JsonOpt = Annotated[bool, typer.Option("--json", help="print JSON (with --follow, one line per entry)")]
-#: Dates and times as people type them; without a zone they are local time.
-FORMATS = ["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"]
 LEVEL_STYLE = {"debug": "dim", "info": "", "warning": "yellow", "error": "red"}
-
-
-def _local(value: datetime | None) -> datetime | None:
-    """A time typed without a zone is the local time of this machine."""
-    return value.astimezone() if value is not None else None
 
 
 def _level(entry: LogEntry) -> Text:
@@ -46,7 +39,9 @@ def ls(
     kind: Annotated[str | None, typer.Option(help="kinds that start so, e.g. agent or key.")] = None,
     calculation: Annotated[int | None, typer.Option(help="one calculation's entries")] = None,
     search: Annotated[str | None, typer.Option(help="words in the message")] = None,
-    since: Annotated[datetime | None, typer.Option(formats=FORMATS, help="at or after (local time)")] = None,
+    since: Annotated[
+        datetime | None, typer.Option(formats=TIME_FORMATS, help="at or after (local time)")
+    ] = None,
     limit: Annotated[int, typer.Option(min=1, max=500, help="how many")] = 50,
     follow: Annotated[
         bool, typer.Option("--follow", "-f", help="then print new entries as they happen, until Ctrl-C")
@@ -59,7 +54,7 @@ def ls(
     if level is not None and level not in LEVELS:
         fail(f"--level is one of {', '.join(LEVELS)}, not {level!r}")
     filters: dict[str, Any] = {"level": level, "source": source, "cluster": cluster, "kind": kind}
-    filters |= {"calculation": calculation, "search": search, "since": _local(since)}
+    filters |= {"calculation": calculation, "search": search, "since": local_time(since)}
     with connected() as client:
         page = client.log_feed(**filters, limit=limit)
         if not follow:
@@ -98,13 +93,15 @@ def _line(entry: LogEntry, as_json: bool) -> None:
 def purge(
     before: Annotated[
         datetime,
-        typer.Option(formats=FORMATS, help="delete the entries older than this date or time (local time)"),
+        typer.Option(
+            formats=TIME_FORMATS, help="delete the entries older than this date or time (local time)"
+        ),
     ],
     yes: Annotated[bool, typer.Option("--yes", "-y", help="do not ask")] = False,
     json: JsonOpt = False,
 ) -> None:
     """Delete old entries of the feed (admins)."""
-    cutoff = _local(before)
+    cutoff = local_time(before)
     assert cutoff is not None
     if not yes:
         typer.confirm(f"delete every log entry older than {when(cutoff)}?", abort=True)

@@ -66,6 +66,15 @@ def friendly_errors() -> Iterator[None]:
         )
 
 
+#: How a date or time may be typed on the command line; without a zone it is local time.
+TIME_FORMATS = ["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"]
+
+
+def local_time(value: datetime | None) -> datetime | None:
+    """A time typed without a zone is the local time of this machine."""
+    return value.astimezone() if value is not None else None
+
+
 def when(value: datetime | None) -> str:
     return value.astimezone().strftime("%Y-%m-%d %H:%M:%S") if value else "-"
 
