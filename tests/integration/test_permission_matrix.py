@@ -239,6 +239,7 @@ EXAMPLES: dict[str, Callable[[World, Account], Example]] = {
     "POST /auth/refresh": lambda w, me: Example(cookie=True),
     "POST /auth/logout": lambda w, me: Example(cookie=True),
     "POST /me/password": lambda w, me: Example({"current": me.password, "password": me.password}),
+    "PATCH /me": lambda w, me: Example({"notify": "error"}),
     "POST /tokens": lambda w, me: Example({"name": "matrix", "days": 1}),
     "POST /users": lambda w, me: Example({"username": w.fresh("new"), "password": PASSWORD}),
     "PATCH /users/{username}": lambda w, me: Example({"email": "someone@example.org"}),

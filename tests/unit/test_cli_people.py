@@ -572,3 +572,25 @@ def test_each_command_closes_its_client(fake: FakeServer, monkeypatch: pytest.Mo
     run("user", "ls")
     run("project", "ls", code=1)
     assert closed == ["closed", "closed"], "a refusal closes the client too"
+
+
+def test_me_shows_and_changes_where_and_how_much_you_are_told(fake: FakeServer) -> None:
+    me = {"id": 2, "username": "bob", "role": "user", "email": None, "notify": "error"}
+    me["projects"] = [{"project": "optics", "role": "member"}]
+    fake.on("GET", "/me", me)
+    out = run("me")
+    assert "bob: user, full token" in out and "email: none" in out
+    assert "notifications: error" in out and "projects: optics (member)" in out
+    assert fake.calls()[-1] == ("GET", "/me")
+
+    fake.on("PATCH", "/me", me | {"email": "bob@lab.org", "notify": "info"})
+    assert "notifications: info" in run("me", "--email", "bob@lab.org", "--notify", "info")
+    assert fake.last().body == {"email": "bob@lab.org", "notify": "info"}
+    run("me", "--no-email")
+    assert fake.last().body == {"email": None}, "removing the address sends null"
+    assert json.loads(run("me", "--notify", "none", "--json"))["notify"] == "info"
+
+    calls = len(fake.calls())
+    assert "--notify is one of info, error, none, not 'loud'" in run("me", "--notify", "loud", code=1)
+    assert "not both" in run("me", "--email", "a@b", "--no-email", code=1)
+    assert len(fake.calls()) == calls, "nothing is sent after a bad option"

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 from rich.text import Text
 
-from calchub.cli.output import connected, console, emit_json, friendly_errors, table, when
+from calchub.cli.output import connected, console, emit_json, fail, friendly_errors, print_lines, table, when
 
 tokens = typer.Typer(
     help="Personal API tokens (for scripts, notebooks and CALCHUB_TOKEN).", no_args_is_help=True
@@ -18,6 +18,7 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="print JSON")]
 def register(app: typer.Typer) -> None:
     app.command()(login)
     app.command()(passwd)
+    app.command()(me)
 
 
 def login(
@@ -48,6 +49,40 @@ def passwd() -> None:
     with connected() as client:
         client.change_password(current, password)
     console.print("password changed")
+
+
+def me(
+    email: Annotated[str | None, typer.Option(help="set the address calchub writes to")] = None,
+    no_email: Annotated[bool, typer.Option("--no-email", help="remove your email address")] = False,
+    notify: Annotated[
+        str | None,
+        typer.Option(help="info: every state change of your calculations; error: failures only; none"),
+    ] = None,
+    json: JsonOpt = False,
+) -> None:
+    """Who you are here, where calchub writes to you and how much; with options, change those."""
+    from calchub.contracts.users import NotifyLevel
+
+    levels = [level.value for level in NotifyLevel]
+    if notify is not None and notify not in levels:
+        fail(f"--notify is one of {', '.join(levels)}, not {notify!r}")
+    if email is not None and no_email:
+        fail("give --email ADDRESS or --no-email, not both")
+    with connected() as client:
+        changes = email is not None or no_email or notify is not None
+        found = client.update_me(email=email, notify=notify, clear_email=no_email) if changes else client.me()
+    if json:
+        emit_json(found)
+        return
+    projects = ", ".join(f"{m.project} ({m.role.value})" for m in found.projects) or "none"
+    print_lines(
+        [
+            f"{found.username}: {found.role.value}, {found.scope.value} token",
+            f"email: {found.email or 'none'}",
+            f"notifications: {found.notify.value}",
+            f"projects: {projects}",
+        ]
+    )
 
 
 @tokens.command("ls")

@@ -10,6 +10,8 @@ from calchub.contracts.users import (
     AccessToken,
     Login,
     Me,
+    MeUpdate,
+    NotifyLevel,
     PasswordChange,
     PasswordSet,
     Quotas,
@@ -48,6 +50,17 @@ class PeopleMixin(BaseClient):
     def me(self) -> Me:
         """Who the client's credential belongs to, with their role, scope and projects."""
         return Me.model_validate(self._call("GET", "/me").json())
+
+    def update_me(
+        self, *, email: str | None = None, notify: NotifyLevel | str | None = None, clear_email: bool = False
+    ) -> Me:
+        """Change your own settings: your email address (``clear_email`` removes it) and how much
+        you are told about your calculations (``info``, ``error`` or ``none``)."""
+        if clear_email and email is not None:
+            raise ValueError("give an email address or clear_email=True, not both")
+        update = MeUpdate(email=email, notify=NotifyLevel(notify) if notify is not None else None)
+        body = given(update) | ({"email": None} if clear_email else {})
+        return Me.model_validate(self._call("PATCH", "/me", json=body).json())
 
     def change_password(self, current: str, new: str) -> None:
         body = PasswordChange(current=current, password=new).model_dump(mode="json")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 from typing import Annotated
 
 from pydantic import BaseModel, Field
@@ -12,6 +13,17 @@ from calchub.domain.permissions import ProjectRole, Role, Scope
 
 Username = Annotated[str, Field(pattern=NAME, description="letters, digits, '.', '_' and '-'")]
 Password = Annotated[str, Field(min_length=8, max_length=1000, description="at least 8 characters")]
+
+
+Email = Annotated[str, Field(max_length=320, pattern=r"^[^@\s]+@[^@\s]+$")]
+
+
+class NotifyLevel(StrEnum):
+    """How much a user is told about their own calculations and studies."""
+
+    INFO = "info"  # every state change
+    ERROR = "error"  # failed, invalid or lost only
+    NONE = "none"
 
 
 class Quotas(Strict):
@@ -44,7 +56,7 @@ class User(BaseModel):
 class UserCreate(Strict):
     username: Username
     password: Password | None = Field(None, description="none: the user cannot sign in until one is set")
-    email: Annotated[str, Field(max_length=320, pattern=r"^[^@\s]+@[^@\s]+$")] | None = None
+    email: Email | None = None
     role: Role = Role.USER
     projects: list[Annotated[str, Field(max_length=100)]] = Field(
         default_factory=list, max_length=100, description="projects to join as a member"
@@ -53,7 +65,7 @@ class UserCreate(Strict):
 
 class UserUpdate(Strict):
     role: Role | None = None
-    email: Annotated[str, Field(max_length=320, pattern=r"^[^@\s]+@[^@\s]+$")] | None = None
+    email: Email | None = None
     quotas: Quotas | None = None
 
 
@@ -108,6 +120,16 @@ class Me(BaseModel):
     email: str | None = None
     scope: Scope = Scope.FULL
     projects: list[Membership] = []
+    notify: NotifyLevel = NotifyLevel.ERROR
+
+
+class MeUpdate(Strict):
+    """Your own settings; what is left out stays as it is, and ``email: null`` removes the address."""
+
+    email: Email | None = None
+    notify: NotifyLevel | None = Field(
+        None, description="info: every state change of your calculations; error: failures only; none"
+    )
 
 
 class Revoked(BaseModel):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response, status
 
 from calchub.contracts import users as wire
-from calchub.domain.permissions import Role, Scope
+from calchub.domain.permissions import Role
 from calchub.server.api.deps import Anyone, HubDep, RecordId, Self, SessionsAdmin
 from calchub.server.db.tables import ApiToken
 from calchub.server.services import auth, people, sessions
@@ -71,15 +71,14 @@ def revoke_all(hub: HubDep, user: SessionsAdmin) -> wire.Revoked:
 @router.get("/me", response_model=wire.Me)
 def me(hub: HubDep, user: Self) -> wire.Me:
     with hub.uow() as session:
-        account = people.named(session, user.username)
-        return wire.Me(
-            id=user.id,
-            username=user.username,
-            role=Role(user.role),
-            email=account.email,
-            scope=Scope(user.scope),
-            projects=people.memberships(session, user.id),
-        )
+        return people.me(session, user)
+
+
+@router.patch("/me", response_model=wire.Me)
+def update_me(hub: HubDep, user: Self, body: wire.MeUpdate) -> wire.Me:
+    """Your email address and how much you are told about your calculations (``notify``)."""
+    with hub.uow() as session:
+        return people.update_me(session, user, body)
 
 
 @router.post("/me/password", status_code=status.HTTP_204_NO_CONTENT)

@@ -74,6 +74,8 @@ class User(Quotas, Base):
     #: False while blocked: every session, refresh token and API token stops working.
     is_active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(default=now)
+    #: What they are told about their own calculations: info, error or none (``NotifyLevel``).
+    notify_level: Mapped[str] = mapped_column(String(10), default="error", server_default="error")
 
 
 class RefreshToken(Base):

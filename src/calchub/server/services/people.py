@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from sqlalchemy.orm import Session
 
 from calchub.contracts import users as wire
-from calchub.domain.permissions import ProjectRole, Role, may_moderate
+from calchub.domain.permissions import ProjectRole, Role, Scope, may_moderate
 from calchub.server.db.tables import Cluster, Project, User, now
 from calchub.server.repositories import clusters as cluster_repo
 from calchub.server.repositories import projects as project_repo
@@ -111,6 +111,31 @@ def reset_password(session: Session, caller: Caller, username: str, password: st
     user = named(session, username)
     _moderated(caller, user, "reset the password of")
     _new_password(session, user, password)
+
+
+def me(session: Session, caller: Caller) -> wire.Me:
+    """The caller's own account, as the credential they came with sees it."""
+    user = named(session, caller.username)
+    return wire.Me(
+        id=user.id,
+        username=user.username,
+        role=Role(user.role),
+        email=user.email,
+        scope=Scope(caller.scope),
+        projects=memberships(session, user.id),
+        notify=wire.NotifyLevel(user.notify_level),
+    )
+
+
+def update_me(session: Session, caller: Caller, request: wire.MeUpdate) -> wire.Me:
+    """Change the caller's own settings; ``email`` given as null removes the address."""
+    user = named(session, caller.username)
+    if "email" in request.model_fields_set:
+        user.email = request.email
+    if request.notify is not None:
+        user.notify_level = request.notify.value
+    session.flush()
+    return me(session, caller)
 
 
 def change_password(session: Session, caller: Caller, current: str, password: str) -> None:

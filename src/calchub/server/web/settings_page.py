@@ -24,7 +24,14 @@ TokenId = Annotated[int, Path(ge=1, le=MAX_ID)]
 NOTICES = {
     "password": "Your password is changed. Your other sign-in sessions were ended; this one goes on.",
     "revoked": "The token is revoked: it no longer works.",
+    "notifications": "Your notification settings are saved.",
 }
+#: The choices of the notifications form, in the order shown.
+NOTIFY_CHOICES = [
+    (wire.NotifyLevel.INFO, "Every change", "each state change of your calculations and studies"),
+    (wire.NotifyLevel.ERROR, "Problems only", "a calculation that failed, turned out invalid or was lost"),
+    (wire.NotifyLevel.NONE, "Nothing", "no messages; the pages still show everything"),
+]
 
 
 @router.get("/settings", response_class=HTMLResponse)
@@ -42,9 +49,10 @@ def _page(
     **extra: object,
 ) -> Response:
     with hub.uow() as session:
-        account = people.show(session, who.caller.username)
+        account = people.me(session, who.caller)
         tokens = auth.tokens_of(session, who.caller)
     context = {"account": account, "tokens": tokens, "now": now(), "problems": problems or {}}
+    context |= {"notify_choices": NOTIFY_CHOICES, "notify_form": {}}
     context |= {"issued": None, "token_form": {}, "notice": None, "token_notice": None} | extra
     page = "partials/people_tokens.html" if is_htmx(request) else "pages/settings.html"
     return render(request, who, page, status=status, active="settings", **context)
@@ -82,6 +90,27 @@ def change_password(
     response = RedirectResponse("/settings?done=password", status_code=303)
     set_cookies(request, response, issued)
     return response
+
+
+@router.post("/settings/notifications", response_class=HTMLResponse)
+def notifications(
+    hub: HubDep,
+    request: Request,
+    who: PageViewer,
+    email: Annotated[str, Form(max_length=1000)] = "",
+    notify: Annotated[str, Form(max_length=20)] = "",
+) -> Response:
+    """Where messages go and how many: an empty address removes it."""
+    allowed(who, Action.SELF)
+    typed = {"email": email, "notify": notify}
+    try:
+        body = wire.MeUpdate.model_validate({"email": email.strip() or None, "notify": notify or None})
+    except ValidationError as error:
+        found = problems_of(error, prefix="notify.")
+        return _page(hub, request, who, found, status=422, notify_form=typed)
+    with hub.uow() as session:
+        people.update_me(session, who.caller, body)
+    return back(request, who, "/settings?done=notifications")
 
 
 @router.post("/settings/tokens", response_class=HTMLResponse)
