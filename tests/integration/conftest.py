@@ -9,11 +9,13 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from calchub.client import Client
 from calchub.server.settings import Settings
 from calchub.testing import ServerThread, bootstrap
+from tests.integration.helpers import PAGE_PASSWORD
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -89,3 +91,20 @@ def make_user(settings: Settings, server: ServerThread) -> Iterator[Callable[...
     for each in opened:
         each.close()
     hub.engine.dispose()
+
+
+@pytest.fixture
+def browser(server: ServerThread) -> Iterator[Callable[..., httpx.Client]]:
+    """``browser("alice")``: an HTTP client signed in through the sign-in page, keeping its cookies."""
+    opened: list[httpx.Client] = []
+
+    def sign_in(username: str, password: str = PAGE_PASSWORD) -> httpx.Client:
+        http = httpx.Client(base_url=server.url, timeout=10)
+        opened.append(http)
+        answer = http.post("/login", data={"username": username, "password": password, "next": "/"})
+        assert answer.status_code == 303, answer.text
+        return http
+
+    yield sign_in
+    for http in opened:
+        http.close()

@@ -17,6 +17,9 @@ from calchub.contracts.agents import ClaimReply, ClaimRequest, Held, Report, Rep
 
 AGENT = "agent-1"
 
+#: The password of the users who sign in to the pages (the ``browser`` fixture).
+PAGE_PASSWORD = "a page password"
+
 
 def count(client: Client, **filters: Any) -> int:
     return sum(1 for _ in client.iter(limit=1000, **filters))

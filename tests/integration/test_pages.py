@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -14,26 +14,9 @@ from calchub.agent.loop import Agent
 from calchub.agent.settings import AgentSettings
 from calchub.client import Client
 from calchub.testing import FakeExecutor, ServerThread
-from tests.integration.helpers import running
+from tests.integration.helpers import PAGE_PASSWORD, running
 
-PASSWORD = "a page password"
-
-
-@pytest.fixture
-def browser(server: ServerThread) -> Iterator[Callable[[str], httpx.Client]]:
-    """``browser("alice")``: an HTTP client signed in through the sign-in page, keeping its cookies."""
-    opened: list[httpx.Client] = []
-
-    def sign_in(username: str, password: str = PASSWORD) -> httpx.Client:
-        http = httpx.Client(base_url=server.url, timeout=10)
-        opened.append(http)
-        answer = http.post("/login", data={"username": username, "password": password, "next": "/"})
-        assert answer.status_code == 303, answer.text
-        return http
-
-    yield sign_in
-    for http in opened:
-        http.close()
+PASSWORD = PAGE_PASSWORD
 
 
 @pytest.fixture

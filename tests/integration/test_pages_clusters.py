@@ -12,26 +12,10 @@ from sqlalchemy import event
 
 from calchub.client import Client
 from calchub.testing import ServerThread
+from tests.integration.helpers import PAGE_PASSWORD
 
-PASSWORD = "a cluster page password"
+PASSWORD = PAGE_PASSWORD
 GIB = 2**30
-
-
-@pytest.fixture
-def browser(server: ServerThread) -> Iterator[Callable[[str], httpx.Client]]:
-    """``browser("ada")``: an HTTP client signed in through the sign-in page, keeping its cookies."""
-    opened: list[httpx.Client] = []
-
-    def sign_in(username: str) -> httpx.Client:
-        http = httpx.Client(base_url=server.url, timeout=10)
-        opened.append(http)
-        answer = http.post("/login", data={"username": username, "password": PASSWORD, "next": "/"})
-        assert answer.status_code == 303, answer.text
-        return http
-
-    yield sign_in
-    for http in opened:
-        http.close()
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -17,28 +17,12 @@ from calchub.client.agent import AgentClient
 from calchub.contracts.results import Figure, ResultSet, Scalar
 from calchub.server.services.comparison import MAX_COMPARED
 from calchub.testing import ServerThread
-from tests.integration.helpers import claim, outcome
+from tests.integration.helpers import PAGE_PASSWORD, claim, outcome
 
-PASSWORD = "a compare password"
+PASSWORD = PAGE_PASSWORD
 #: A title that would end the spec's <script> early if the page did not escape it.
 HOSTILE = "fit </script><script>alert(1)</script>"
 SPEC = re.compile(r'<script type="application/json" id="([^"]+)">(.*?)</script>', re.S)
-
-
-@pytest.fixture
-def browser(server: ServerThread) -> Iterator[Callable[[str], httpx.Client]]:
-    opened: list[httpx.Client] = []
-
-    def sign_in(username: str) -> httpx.Client:
-        http = httpx.Client(base_url=server.url, timeout=10)
-        opened.append(http)
-        answer = http.post("/login", data={"username": username, "password": PASSWORD, "next": "/"})
-        assert answer.status_code == 303, answer.text
-        return http
-
-    yield sign_in
-    for http in opened:
-        http.close()
 
 
 @pytest.fixture

@@ -15,8 +15,9 @@ import pytest
 from calchub.client import Client
 from calchub.server.settings import Settings
 from calchub.testing import ServerThread
+from tests.integration.helpers import PAGE_PASSWORD
 
-PASSWORD = "a form password"
+PASSWORD = PAGE_PASSWORD
 DATA = Path(__file__).parents[1] / "data" / "bumps"
 #: A type whose ``plot`` analysis needs its ``stats`` analysis.
 MEASURE = """\
@@ -68,20 +69,11 @@ def users(make_user: Callable[..., Client]) -> dict[str, Client]:
 
 
 @pytest.fixture
-def browser(server: ServerThread, users: dict[str, Client]) -> Iterator[Callable[[str], httpx.Client]]:
-    """``browser("alice")``: signed in through the sign-in page, keeping the cookies."""
-    opened: list[httpx.Client] = []
-
-    def sign_in(username: str) -> httpx.Client:
-        http = httpx.Client(base_url=server.url, timeout=10)
-        opened.append(http)
-        answer = http.post("/login", data={"username": username, "password": PASSWORD, "next": "/"})
-        assert answer.status_code == 303, answer.text
-        return http
-
-    yield sign_in
-    for http in opened:
-        http.close()
+def browser(
+    browser: Callable[[str], httpx.Client], users: dict[str, Client]
+) -> Callable[[str], httpx.Client]:
+    """The shared sign-in, with the two users made first."""
+    return browser
 
 
 @pytest.fixture

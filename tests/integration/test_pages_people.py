@@ -7,34 +7,18 @@ project the viewer does not belong to) and changes nothing; bad input is said by
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import httpx
 import pytest
 
 from calchub.client import Client, Forbidden, NotFound, Unauthorized
 from calchub.testing import ServerThread
+from tests.integration.helpers import PAGE_PASSWORD
 
-PASSWORD = "a page password"
+PASSWORD = PAGE_PASSWORD
 HTMX = {"HX-Request": "true"}
 Browser = Callable[..., httpx.Client]
-
-
-@pytest.fixture
-def browser(server: ServerThread) -> Iterator[Browser]:
-    """``browser("alice")``: an HTTP client signed in through the sign-in page, keeping its cookies."""
-    opened: list[httpx.Client] = []
-
-    def sign_in(username: str, password: str = PASSWORD) -> httpx.Client:
-        http = httpx.Client(base_url=server.url, timeout=10)
-        opened.append(http)
-        answer = http.post("/login", data={"username": username, "password": password, "next": "/"})
-        assert answer.status_code == 303, answer.text
-        return http
-
-    yield sign_in
-    for http in opened:
-        http.close()
 
 
 @pytest.fixture
