@@ -1,9 +1,13 @@
-"""One calculation: its facts, results, files and timeline, with a live log and state over SSE."""
+"""One calculation: its facts, resources, results, files and timeline, with its buttons, and a live
+log, state, timeline and buttons over SSE."""
 
 from __future__ import annotations
 
+import csv
 import html
-from collections.abc import AsyncIterator
+import io
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -11,13 +15,17 @@ from fastapi import APIRouter, Form, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, StreamingResponse
 
-from calchub.domain.permissions import Action
-from calchub.domain.states import TERMINAL, State
+from calchub.contracts import calculations as wire
+from calchub.contracts import results as result_wire
+from calchub.domain.permissions import Action, scope_allows
+from calchub.domain.states import TERMINAL, WAITING_TO_RUN, State
 from calchub.server.services import calculations as calcs
 from calchub.server.services import files, results
-from calchub.server.services.errors import Invalid, ServiceError
+from calchub.server.services.auth import Caller
+from calchub.server.services.errors import Forbidden, Invalid, NotFound, ServiceError
 from calchub.server.services.unit import CALLERS
 from calchub.server.services.wakeups import wait_first
+from calchub.server.web.forms import memory_text, walltime_text
 from calchub.server.web.rendering import allowed, render, sse, templates
 from calchub.server.web.session import (
     HubDep,
@@ -28,6 +36,10 @@ from calchub.server.web.session import (
 router = APIRouter(include_in_schema=False)
 #: How much of a log a page shows before the live tail takes over.
 LOG_TAIL = 64 * 1024
+#: Rows of a result table the page shows; the CSV download has them all.
+TABLE_ROWS = 50
+#: How the agent words a batch job's pending reason in its ``submitted`` report (``agent.runner.started``).
+PENDING = "pending in the queue: "
 
 
 @router.get("/calculations/{calc_id}", response_class=HTMLResponse)
@@ -40,33 +52,146 @@ def calculation(hub: HubDep, request: Request, who: PageViewer, calc_id: int) ->
         found = results.of_calculation(session, caller, calc_id)
         listed = files.listing(session, caller, calc_id)
         attempt, state = files.log_view(session, caller, calc_id, None)
-        row = calcs.visible(session, caller, calc_id)
-        can_cancel = state not in TERMINAL and caller.may_cancel(row.owner_id, row.project_id)
-    data = hub.store.read_log(calc_id, attempt, "stdout", 0)
-    log = data[-LOG_TAIL:].decode(errors="replace")
-    # The live tail goes on from exactly what this page shows, however late it connects.
-    stream = f"/calculations/{calc_id}/log/stream?attempt={attempt}&offset={len(data)}"
+        buttons = _buttons(caller, calc_id, state, calcs.actions_on(session, caller, [calc_id]))
     context: dict[str, Any] = {
         "calc": calc,
         "events": events,
         "results": found,
+        "tables": [_table(t) for t in found.tables],
+        "resources": _resources(calc.resources),
+        "reason": _pending_reason(calc, events),
+        "message": _message(calc),
         "files": listed,
-        "log": log,
-        "stream": stream,
         "live": state not in TERMINAL,
-        "can_cancel": can_cancel,
-        "can_decide": state is State.PENDING_APPROVAL and caller.may(Action.CALCULATIONS_APPROVE),
         "active": "calculations",
+        **buttons,
+        **_log(hub, calc_id, attempt, state, events[-1].id if events else 0),
     }
     return render(request, who, "pages/calculation.html", **context)
 
 
+def _log(hub: HubDep, calc_id: int, attempt: int, state: State, last_event: int) -> dict[str, Any]:
+    """The log the page shows, and the stream that goes on from exactly there, however late it
+    connects. A calculation waiting for its next attempt (a retry) shows the last attempt's log
+    apart and follows the next one from its start."""
+    data = hub.store.read_log(calc_id, attempt, "stdout", 0)
+    tail = data[-LOG_TAIL:].decode(errors="replace")
+    if attempt > 0 and state in WAITING_TO_RUN:
+        live, offset, shown, earlier = attempt + 1, 0, "", tail
+    else:
+        live, offset, shown, earlier = attempt, len(data), tail, ""
+    stream = f"/calculations/{calc_id}/log/stream?attempt={live}&offset={offset}&after={last_event}"
+    return {"log": shown, "earlier_log": earlier, "earlier_attempt": attempt, "stream": stream}
+
+
+def _buttons(
+    caller: Caller, calc_id: int, state: State, actions: dict[int, frozenset[str]]
+) -> dict[str, Any]:
+    """What the viewer may press now: ``actions`` (from ``calcs.actions_on``) are the rules the
+    services apply when it is pressed."""
+    writes = _writes(caller)
+    return {
+        "calc_id": calc_id,
+        "actions": actions.get(calc_id, frozenset()) if writes else frozenset(),
+        "can_clone": writes,
+        "can_decide": writes and state is State.PENDING_APPROVAL and caller.may(Action.CALCULATIONS_APPROVE),
+    }
+
+
+def _writes(caller: Caller) -> bool:
+    """A viewer whose role writes calculations, signed in with a credential that may change things."""
+    action = Action.CALCULATIONS_WRITE
+    return caller.may(action) and scope_allows(caller.scope, action, "POST")
+
+
+def _allowed_to(who: Viewer, action: Action) -> None:
+    """As :func:`rendering.allowed`, and a read-only token (set as the cookie by hand) changes nothing."""
+    allowed(who, action)
+    if not scope_allows(who.caller.scope, action, "POST"):
+        raise Forbidden("this token is read-only; use a full token to change anything")
+
+
+def _resources(chosen: wire.Resources) -> list[tuple[str, str]]:
+    """Every resource the calculation asked for, as the page lists them."""
+    per_cpu = " per CPU" if chosen.memory_per == "cpu" else ""
+    found = [
+        ("nodes", str(chosen.nodes)),
+        ("tasks", str(chosen.tasks)),
+        ("cores", f"{chosen.cores}{' per task' if chosen.tasks > 1 else ''}"),
+        ("GPUs", str(chosen.gpus)),
+        ("memory", f"{memory_text(chosen.memory)}{per_cpu}" if chosen.memory else "no limit"),
+        ("walltime", walltime_text(chosen.walltime) if chosen.walltime else "no limit"),
+    ]
+    named = [("partition", chosen.partition), ("QOS", chosen.qos), ("account", chosen.account)]
+    found += [(label, value) for label, value in named if value]
+    if chosen.mail_user:
+        kinds = f" ({', '.join(chosen.mail_type)})" if chosen.mail_type else ""
+        found.append(("mail", f"{chosen.mail_user}{kinds}"))
+    return found
+
+
+def _pending_reason(calc: wire.Calculation, events: Sequence[wire.Event]) -> str | None:
+    """Why the scheduler still holds the job in its queue (``Resources``, ``Priority``), while it does."""
+    if calc.state is not State.SUBMITTED:
+        return None
+    for event in reversed(events):
+        if event.attempt == calc.attempt and event.to_state is State.SUBMITTED:
+            message = event.message or ""
+            return message.removeprefix(PENDING) if message.startswith(PENDING) else None
+    return None
+
+
+def _message(calc: wire.Calculation) -> str | None:
+    """The calculation's message; a pending reason left over from its time in the queue is not one."""
+    if calc.message and calc.message.startswith(PENDING) and calc.state is not State.SUBMITTED:
+        return None
+    return calc.message
+
+
+@dataclass(frozen=True)
+class TableView:
+    """A result table as the page shows it: headers with units, and its first rows."""
+
+    name: str
+    source: str
+    headers: list[str]
+    rows: list[list[result_wire.Cell]]
+    total: int
+
+
+def _table(table: result_wire.Table) -> TableView:
+    return TableView(table.name, table.source, _headers(table), table.rows[:TABLE_ROWS], len(table.rows))
+
+
+def _headers(table: result_wire.Table) -> list[str]:
+    units = table.units + [""] * (len(table.columns) - len(table.units))
+    pairs = zip(table.columns, units, strict=False)
+    return [f"{column} [{unit}]" if unit else column for column, unit in pairs]
+
+
 @router.post("/calculations/{calc_id}/cancel")
 def cancel(hub: HubDep, request: Request, who: PageViewer, calc_id: int) -> Response:
-    allowed(who, Action.CALCULATIONS_WRITE)
+    _allowed_to(who, Action.CALCULATIONS_WRITE)
     with hub.uow() as session:
         calcs.cancel(session, who.caller, calc_id, f"cancelled by {who.caller.username} from the web")
     return _back_to(request, who, calc_id)
+
+
+@router.post("/calculations/{calc_id}/retry")
+def retry(hub: HubDep, request: Request, who: PageViewer, calc_id: int) -> Response:
+    _allowed_to(who, Action.CALCULATIONS_WRITE)
+    with hub.uow() as session:
+        calcs.retry(session, who.caller, calc_id)
+    return _back_to(request, who, calc_id)
+
+
+@router.post("/calculations/{calc_id}/delete")
+def delete(hub: HubDep, request: Request, who: PageViewer, calc_id: int) -> Response:
+    _allowed_to(who, Action.CALCULATIONS_WRITE)
+    with hub.uow() as session:
+        calcs.delete(session, who.caller, calc_id)
+    hub.store.delete([calc_id])  # once the record is gone for good
+    return who.finish(request, RedirectResponse("/calculations", status_code=303))
 
 
 def _back_to(request: Request, who: Viewer, calc_id: int) -> Response:
@@ -76,7 +201,7 @@ def _back_to(request: Request, who: Viewer, calc_id: int) -> Response:
 
 @router.post("/calculations/{calc_id}/approve")
 def approve(hub: HubDep, request: Request, who: PageViewer, calc_id: int) -> Response:
-    allowed(who, Action.CALCULATIONS_APPROVE)
+    _allowed_to(who, Action.CALCULATIONS_APPROVE)
     with hub.uow() as session:
         calcs.decide(session, who.caller, calc_id, True, None)
     return _back_to(request, who, calc_id)
@@ -90,7 +215,7 @@ def reject(
     calc_id: int,
     comment: Annotated[str, Form(min_length=1, max_length=5000)],
 ) -> Response:
-    allowed(who, Action.CALCULATIONS_APPROVE)
+    _allowed_to(who, Action.CALCULATIONS_APPROVE)
     with hub.uow() as session:
         calcs.decide(session, who.caller, calc_id, False, comment)
     return _back_to(request, who, calc_id)
@@ -118,6 +243,23 @@ def archive(hub: HubDep, request: Request, who: PageViewer, calc_id: int) -> Res
     return who.finish(request, Response(zipped, media_type="application/zip", headers=headers))
 
 
+@router.get("/calculations/{calc_id}/tables/{name}.csv")
+def table_csv(hub: HubDep, request: Request, who: PageViewer, calc_id: int, name: str) -> Response:
+    """One result table whole, as CSV (the page shows its first rows)."""
+    allowed(who, Action.CALCULATIONS_READ)
+    with hub.uow() as session:
+        found = results.of_calculation(session, who.caller, calc_id)
+    table = next((t for t in found.tables if t.name == name), None)
+    if table is None:
+        raise NotFound(f"calculation {calc_id} has no table {name!r}")
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(_headers(table))
+    writer.writerows(["" if cell is None else cell for cell in row] for row in table.rows)
+    headers = {"Content-Disposition": f'attachment; filename="calc-{calc_id}-{table.name}.csv"'}
+    return who.finish(request, Response(out.getvalue(), media_type="text/csv", headers=headers))
+
+
 @router.get("/calculations/{calc_id}/log/stream")
 async def log_stream(
     hub: HubDep,
@@ -126,12 +268,14 @@ async def log_stream(
     calc_id: int,
     attempt: Annotated[int, Query(ge=0)] = 0,
     offset: Annotated[int, Query(ge=0)] = 0,
+    after: Annotated[int | None, Query(ge=0)] = None,
 ) -> Response:
-    """The log of ``attempt`` from ``offset`` on as it grows (then the next attempt's, from its
-    start), as server-sent events, until the run ends."""
+    """The log of ``attempt`` from ``offset`` on as it grows (an attempt that has not started yet
+    is waited for; attempt 0 is the first to start, from its start), as server-sent events, until
+    the run ends; with ``after`` (an event id), the timeline's new events too."""
     allowed(who, Action.CALCULATIONS_READ)
     await run_in_threadpool(_log_view, hub, who, calc_id)
-    body = _events(hub, who, calc_id, attempt, offset)
+    body = _events(hub, who, calc_id, attempt, offset, after)
     return StreamingResponse(body, media_type="text/event-stream", headers={"Cache-Control": "no-store"})
 
 
@@ -141,29 +285,57 @@ def _log_view(hub: HubDep, who: Viewer, calc_id: int) -> tuple[int, State]:
         return files.log_view(session, caller, calc_id, None)
 
 
-async def _events(hub: HubDep, who: Viewer, calc_id: int, attempt: int, offset: int) -> AsyncIterator[bytes]:
-    """``log`` events carry what the log gained, ``state`` the new state's badge, ``end`` the last state."""
+@dataclass(frozen=True)
+class Seen:
+    """One look at the calculation for the stream: its attempt and state, new events, the buttons."""
+
+    attempt: int
+    state: State
+    events: list[wire.Event]
+    buttons: dict[str, Any]
+
+
+def _look(hub: HubDep, who: Viewer, calc_id: int, after: int | None) -> Seen:
+    caller = hub.user_for(who.secret)  # asked again each time: a block ends the stream
+    with hub.uow() as session:
+        attempt, state = files.log_view(session, caller, calc_id, None)
+        events = [] if after is None else calcs.events(session, caller, calc_id, after)
+        buttons = _buttons(caller, calc_id, state, calcs.actions_on(session, caller, [calc_id]))
+    return Seen(attempt, state, events, buttons)
+
+
+def _partial(name: str, **context: Any) -> str:
+    return templates.get_template(f"partials/{name}.html").render(**context).strip()
+
+
+async def _events(
+    hub: HubDep, who: Viewer, calc_id: int, attempt: int, offset: int, after: int | None
+) -> AsyncIterator[bytes]:
+    """``log`` events carry what the log gained, ``event`` a new entry of the timeline, ``state``
+    the new state's badge, ``actions`` the buttons for it, ``end`` the last state."""
     shown: State | None = None
     while True:
-        events = [hub.wakeups.current(f"calc:{calc_id}"), hub.wakeups.current(CALLERS)]
+        wakes = [hub.wakeups.current(f"calc:{calc_id}"), hub.wakeups.current(CALLERS)]
         data = hub.store.read_log(calc_id, attempt, "stdout", offset)
         if data:
             offset += len(data)
             yield sse("log", html.escape(data.decode(errors="replace")))
             continue
         try:
-            current, state = await run_in_threadpool(_log_view, hub, who, calc_id)
+            seen = await run_in_threadpool(_look, hub, who, calc_id, after)
         except ServiceError:
             return
-        if state != shown:
-            shown = state
-            yield sse(
-                "state", templates.get_template("partials/state.html").render(state=state.value).strip()
-            )
-        if current != attempt and attempt == 0:
-            attempt, offset = current, 0
+        for event in seen.events:
+            after = event.id
+            yield sse("event", _partial("calc_page_event", e=event))
+        if seen.state != shown:
+            shown = seen.state
+            yield sse("state", _partial("state", state=seen.state.value))
+            yield sse("actions", _partial("calc_page_actions", **seen.buttons))
+        if seen.attempt != attempt and attempt == 0:
+            attempt, offset = seen.attempt, 0
             continue
-        if state in TERMINAL or current != attempt:
-            yield sse("end", state.value)
+        if seen.state in TERMINAL or seen.attempt > attempt:
+            yield sse("end", seen.state.value)
             return
-        await wait_first(events, 15.0)
+        await wait_first(wakes, 15.0)
