@@ -49,6 +49,22 @@ def test_a_page_without_a_session_sends_the_browser_to_sign_in_and_back(
         assert http.get("/calculations?state=queued").status_code == 200
 
 
+def test_an_api_token_or_agent_key_in_the_cookie_is_no_page_session(
+    server: ServerThread, people: dict[str, Client], made: Any
+) -> None:
+    """Pages act only for a sign-in session: a read-only token would otherwise post forms."""
+    alice = people["alice"]
+    mine = alice.submit(["true"], name="kept")
+    read_only = alice.create_token("look", scope="read").token
+    full = alice.create_token("script").token
+    for secret in (read_only, full, made.agent_key):
+        with httpx.Client(base_url=server.url, timeout=10, cookies={"calchub_access": secret}) as http:
+            assert http.get("/calculations").status_code == 303, "sent to sign in"
+            cancel = http.post(f"/calculations/{mine.id}/cancel")
+            assert cancel.status_code == 303 and cancel.headers["location"].startswith("/login?next=")
+    assert alice.get(mine.id).state.value != "cancelled"
+
+
 def test_a_wrong_password_is_said_on_the_page_and_a_foreign_next_is_ignored(
     server: ServerThread, people: dict[str, Client]
 ) -> None:

@@ -65,8 +65,11 @@ def clear_cookies(response: Response) -> None:
 
 
 def viewer(hub: HubDep, request: Request) -> Viewer:
+    """The signed-in viewer of a page. Only a sign-in session's access token is a page's
+    credential: a personal API token (read-only or not) or an agent key put in the cookie is
+    ignored, so a page form never acts with less care than the API gives that credential."""
     token = request.cookies.get(ACCESS)
-    if token:
+    if token and not token.startswith((auth.USER_PREFIX, auth.AGENT_PREFIX)):
         try:
             return Viewer(hub.user_for(token), token)
         except Unauthorized:
