@@ -130,6 +130,9 @@ def plan(
         values.update(started_at=None, finished_at=None)
     if message is not None and target not in {State.QUEUED, State.CLAIMED}:
         values["message"] = message
+    elif current == State.SUBMITTED and target != State.SUBMITTED:
+        # A submitted job's message is the scheduler's reason it waits: not true once it moves on.
+        values["message"] = None
     return Change(
         calc.id,
         calc.cluster_id,

@@ -17,12 +17,12 @@ from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Stre
 
 from calchub.contracts import calculations as wire
 from calchub.contracts import results as result_wire
-from calchub.domain.permissions import Action, scope_allows
+from calchub.domain.permissions import Action
 from calchub.domain.states import TERMINAL, WAITING_TO_RUN, State
 from calchub.server.services import calculations as calcs
 from calchub.server.services import files, results
 from calchub.server.services.auth import Caller
-from calchub.server.services.errors import Forbidden, Invalid, NotFound, ServiceError
+from calchub.server.services.errors import Invalid, NotFound, ServiceError
 from calchub.server.services.unit import CALLERS
 from calchub.server.services.wakeups import wait_first
 from calchub.server.web.forms import memory_text, walltime_text
@@ -89,26 +89,13 @@ def _buttons(
 ) -> dict[str, Any]:
     """What the viewer may press now: ``actions`` (from ``calcs.actions_on``) are the rules the
     services apply when it is pressed."""
-    writes = _writes(caller)
+    writes = caller.may(Action.CALCULATIONS_WRITE)
     return {
         "calc_id": calc_id,
         "actions": actions.get(calc_id, frozenset()) if writes else frozenset(),
         "can_clone": writes,
         "can_decide": writes and state is State.PENDING_APPROVAL and caller.may(Action.CALCULATIONS_APPROVE),
     }
-
-
-def _writes(caller: Caller) -> bool:
-    """A viewer whose role writes calculations, signed in with a credential that may change things."""
-    action = Action.CALCULATIONS_WRITE
-    return caller.may(action) and scope_allows(caller.scope, action, "POST")
-
-
-def _allowed_to(who: Viewer, action: Action) -> None:
-    """As :func:`rendering.allowed`, and a read-only token (set as the cookie by hand) changes nothing."""
-    allowed(who, action)
-    if not scope_allows(who.caller.scope, action, "POST"):
-        raise Forbidden("this token is read-only; use a full token to change anything")
 
 
 def _resources(chosen: wire.Resources) -> list[tuple[str, str]]:
@@ -171,7 +158,7 @@ def _headers(table: result_wire.Table) -> list[str]:
 
 @router.post("/calculations/{calc_id}/cancel")
 def cancel(hub: HubDep, request: Request, who: PageViewer, calc_id: int) -> Response:
-    _allowed_to(who, Action.CALCULATIONS_WRITE)
+    allowed(who, Action.CALCULATIONS_WRITE)
     with hub.uow() as session:
         calcs.cancel(session, who.caller, calc_id, f"cancelled by {who.caller.username} from the web")
     return _back_to(request, who, calc_id)
@@ -179,7 +166,7 @@ def cancel(hub: HubDep, request: Request, who: PageViewer, calc_id: int) -> Resp
 
 @router.post("/calculations/{calc_id}/retry")
 def retry(hub: HubDep, request: Request, who: PageViewer, calc_id: int) -> Response:
-    _allowed_to(who, Action.CALCULATIONS_WRITE)
+    allowed(who, Action.CALCULATIONS_WRITE)
     with hub.uow() as session:
         calcs.retry(session, who.caller, calc_id)
     return _back_to(request, who, calc_id)
@@ -187,7 +174,7 @@ def retry(hub: HubDep, request: Request, who: PageViewer, calc_id: int) -> Respo
 
 @router.post("/calculations/{calc_id}/delete")
 def delete(hub: HubDep, request: Request, who: PageViewer, calc_id: int) -> Response:
-    _allowed_to(who, Action.CALCULATIONS_WRITE)
+    allowed(who, Action.CALCULATIONS_WRITE)
     with hub.uow() as session:
         calcs.delete(session, who.caller, calc_id)
     hub.store.delete([calc_id])  # once the record is gone for good
@@ -201,7 +188,7 @@ def _back_to(request: Request, who: Viewer, calc_id: int) -> Response:
 
 @router.post("/calculations/{calc_id}/approve")
 def approve(hub: HubDep, request: Request, who: PageViewer, calc_id: int) -> Response:
-    _allowed_to(who, Action.CALCULATIONS_APPROVE)
+    allowed(who, Action.CALCULATIONS_APPROVE)
     with hub.uow() as session:
         calcs.decide(session, who.caller, calc_id, True, None)
     return _back_to(request, who, calc_id)
@@ -215,7 +202,7 @@ def reject(
     calc_id: int,
     comment: Annotated[str, Form(min_length=1, max_length=5000)],
 ) -> Response:
-    _allowed_to(who, Action.CALCULATIONS_APPROVE)
+    allowed(who, Action.CALCULATIONS_APPROVE)
     with hub.uow() as session:
         calcs.decide(session, who.caller, calc_id, False, comment)
     return _back_to(request, who, calc_id)
