@@ -17,9 +17,11 @@ Chromium, driven by Playwright's sync API, started for each test. Requests
 that leave 127.0.0.1 are aborted (the pages vendor every asset; a CDN would
 only make tests hang or flake) and logged in ``browser_log`` with the page's
 console messages and uncaught errors. Each test leaves a screenshot in
-``test-artifacts/screenshots/``. They skip, saying why, without
-/usr/bin/chromium (``scripts/ensure-chromium``) or the ``playwright``
-package (the ``dev`` extra).
+``test-artifacts/screenshots/``. They share ``sign_in`` (for accounts made
+with ``BROWSER_PASSWORD``) and ``UNLABELLED`` (the form fields with no
+label). They skip, saying why, without /usr/bin/chromium
+(``scripts/ensure-chromium``) or the ``playwright`` package (the ``dev``
+extra).
 """
 
 from __future__ import annotations
@@ -68,6 +70,14 @@ BROWSER_TIMEOUT_MS = 10_000
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
 # Everything but this machine; matched in Playwright's driver, so local requests never wait on Python.
 OFFSITE_URL = re.compile(r"^(?!https?://(127\.0\.0\.1|localhost)(:\d+)?(/|$))")
+#: The password of the accounts the browser tests make and sign in with.
+BROWSER_PASSWORD = "browser password"
+#: Every visible form control has a label (for=, wrapping, or aria-label): the unlabelled ones.
+UNLABELLED = """() => [...document.querySelectorAll('input, select, textarea')]
+  .filter(e => e.type !== 'hidden')
+  .filter(e => !(e.id && document.querySelector(`label[for="${e.id}"]`)) && !e.closest('label')
+               && !e.getAttribute('aria-label'))
+  .map(e => e.name || e.outerHTML)"""
 
 
 def eventually(check: Callable[[], T], timeout: float = 10.0, what: str = "a condition") -> T:
@@ -488,6 +498,15 @@ def browser_page(browser: Browser, browser_log: BrowserLog, request: pytest.Fixt
         failed = getattr(request.node, "rep_call", None)
         if failed is not None and failed.failed:
             print(browser_log.dump())
+
+
+def sign_in(page: Page, site: Site, username: str, then: str = "/") -> None:
+    """Open ``then``, sign in on the page it sends you to, and wait to be back on ``then``."""
+    page.goto(f"{site.url}{then}")
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill(BROWSER_PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(re.compile(re.escape(site.url + then) + "$"))
 
 
 def _block(route: Route, log: BrowserLog) -> None:
