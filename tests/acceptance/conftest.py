@@ -500,6 +500,11 @@ def browser_page(browser: Browser, browser_log: BrowserLog, request: pytest.Fixt
             print(browser_log.dump())
 
 
+def labelled(page: Page) -> None:
+    """Every visible form field of the page has a label."""
+    assert page.evaluate(UNLABELLED) == [], f"unlabelled form fields on {page.url}"
+
+
 def sign_in(page: Page, site: Site, username: str, then: str = "/") -> None:
     """Open ``then``, sign in on the page it sends you to, and wait to be back on ``then``."""
     page.goto(f"{site.url}{then}")

@@ -10,47 +10,27 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from tests.acceptance.conftest import BrowserLog, Site
+from tests.acceptance.conftest import BROWSER_PASSWORD, BrowserLog, Site, labelled, sign_in
 
 if TYPE_CHECKING:
     from playwright.sync_api import Page
 
 pytestmark = pytest.mark.slow
-PASSWORD = "browser password"
-
-#: Every visible form control has a label (for=, wrapping, or aria-label): the unlabelled ones.
-UNLABELLED = """() => [...document.querySelectorAll('input, select, textarea')]
-  .filter(e => e.type !== 'hidden')
-  .filter(e => !(e.id && document.querySelector(`label[for="${e.id}"]`)) && !e.closest('label')
-               && !e.getAttribute('aria-label'))
-  .map(e => e.name || e.outerHTML)"""
-
-
-def _sign_in(page: Page, site: Site, username: str, then: str = "/") -> None:
-    page.goto(f"{site.url}{then}")
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url(re.compile(re.escape(site.url + then) + "$"))
-
-
-def _labelled(page: Page) -> None:
-    assert page.evaluate(UNLABELLED) == [], f"unlabelled form fields on {page.url}"
 
 
 def test_sign_in_submit_from_the_form_and_watch_it_finish_live(
     running: Site, browser_page: Page, browser_log: BrowserLog
 ) -> None:
     admin = running.client()
-    admin.create_user("alice", password=PASSWORD)
+    admin.create_user("alice", password=BROWSER_PASSWORD)
     page = browser_page
-    _sign_in(page, running, "alice", "/calculations")
-    _labelled(page)
+    sign_in(page, running, "alice", "/calculations")
+    labelled(page)
     page.get_by_role("link", name="New calculation").click()
     page.get_by_label("Calculation type").select_option("shell")
     page.get_by_role("button", name="Choose").click()
     page.wait_for_url(re.compile(r"type=shell"))
-    _labelled(page)
+    labelled(page)
     page.get_by_label("script (required)").fill("echo first-line; sleep 3; echo second-line")
     page.get_by_label("Name", exact=True).fill("from the browser")
     page.get_by_role("button", name="Submit").click()
@@ -68,16 +48,16 @@ def test_sign_in_submit_from_the_form_and_watch_it_finish_live(
 
 def test_the_dashboard_and_the_list_in_the_browser(running: Site, browser_page: Page) -> None:
     admin = running.client()
-    admin.create_user("alice", password=PASSWORD)
+    admin.create_user("alice", password=BROWSER_PASSWORD)
     for n in range(3):
         admin.submit(["true"], name=f"admin-{n}")
     page = browser_page
-    _sign_in(page, running, "alice")
+    sign_in(page, running, "alice")
     assert page.get_by_role("heading", name="Dashboard").is_visible()
     assert page.get_by_role("link", name="local", exact=True).is_visible(), "the cluster's card"
     page.get_by_role("link", name="Calculations", exact=True).click()
     assert page.get_by_text("No calculations match.").is_visible(), "alice sees none of the admin's"
-    _labelled(page)
+    labelled(page)
 
 
 def test_another_projects_calculation_is_not_found_and_a_moderator_approves_from_the_page(
@@ -85,21 +65,21 @@ def test_another_projects_calculation_is_not_found_and_a_moderator_approves_from
 ) -> None:
     admin = running.client()
     admin.create_project("reviewed", requires_approval=True)
-    admin.create_user("alice", password=PASSWORD, projects=["reviewed"])
-    admin.create_user("eve", password=PASSWORD)
-    admin.create_user("mo", password=PASSWORD, role="moderator")
+    admin.create_user("alice", password=BROWSER_PASSWORD, projects=["reviewed"])
+    admin.create_user("eve", password=BROWSER_PASSWORD)
+    admin.create_user("mo", password=BROWSER_PASSWORD, role="moderator")
     alice = running.client()
-    alice_token = alice.login("alice", PASSWORD)
+    alice_token = alice.login("alice", BROWSER_PASSWORD)
     assert alice_token.token
     waiting = alice.submit(["true"], project="reviewed", name="needs a look")
     page = browser_page
-    _sign_in(page, running, "eve", f"/calculations/{waiting.id}")
+    sign_in(page, running, "eve", f"/calculations/{waiting.id}")
     assert page.get_by_role("heading", name="Not found").is_visible()
     page.get_by_role("button", name="Sign out").click()
     page.wait_for_url(re.compile(r"/login$"))
-    _sign_in(page, running, "mo", f"/calculations/{waiting.id}")
+    sign_in(page, running, "mo", f"/calculations/{waiting.id}")
     assert page.locator("#live-state .state").inner_text() == "pending approval"
-    _labelled(page)
+    labelled(page)
     page.get_by_role("button", name="Approve").click()
     page.wait_for_function("document.querySelector('#live-state .state').textContent !== 'pending approval'")
     assert alice.get(waiting.id).state != "pending_approval"
@@ -107,13 +87,13 @@ def test_another_projects_calculation_is_not_found_and_a_moderator_approves_from
 
 def test_every_action_is_reachable_by_keyboard(running: Site, browser_page: Page) -> None:
     admin = running.client()
-    admin.create_user("alice", password=PASSWORD)
+    admin.create_user("alice", password=BROWSER_PASSWORD)
     page = browser_page
     page.goto(f"{running.url}/login")
     assert page.evaluate("document.activeElement.id") == "username", "the form starts in its first field"
     page.keyboard.type("alice")
     page.keyboard.press("Tab")
-    page.keyboard.type(PASSWORD)
+    page.keyboard.type(BROWSER_PASSWORD)
     page.keyboard.press("Enter")
     page.wait_for_url(re.compile(re.escape(running.url) + "/$"))
     reached = set()

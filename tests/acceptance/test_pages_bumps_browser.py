@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 import httpx
 import pytest
 
-from tests.acceptance.conftest import SCREENSHOTS, BrowserLog, Site
+from tests.acceptance.conftest import BROWSER_PASSWORD, SCREENSHOTS, BrowserLog, Site, labelled, sign_in
 
 if TYPE_CHECKING:
     from playwright.sync_api import Page
@@ -27,7 +27,6 @@ pytestmark = [
         reason="bumps is not installed (pip install 'calchub[dev]')",
     ),
 ]
-PASSWORD = "browser password"
 DATA = Path(__file__).parents[1] / "data" / "bumps"
 #: A type whose ``plot`` analysis needs its ``stats`` analysis.
 MEASURE = """\
@@ -40,11 +39,6 @@ analyses:
   - {name: stats, needs: [curve], stats: {table: curve, columns: [Value]}}
   - {name: plot, needs: [curve, stats], plot: {table: curve, x: Step, y: [Value], name: curve}}
 """
-UNLABELLED = """() => [...document.querySelectorAll('input, select, textarea')]
-  .filter(e => e.type !== 'hidden')
-  .filter(e => !(e.id && document.querySelector(`label[for="${e.id}"]`)) && !e.closest('label')
-               && !e.getAttribute('aria-label'))
-  .map(e => e.name || e.outerHTML)"""
 STATE = "document.querySelector('#live-state .state').textContent"
 
 
@@ -71,15 +65,6 @@ def _slurm_cluster(site: Site) -> None:
         f"{site.url}/api/v1/agent/heartbeat", json=beat, headers={"Authorization": f"Bearer {key}"}
     )
     assert answer.status_code == 200, answer.text
-
-
-def _sign_in(page: Page, site: Site, then: str) -> None:
-    page.goto(f"{site.url}{then}")
-    page.get_by_label("Username").fill("alice")
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url(re.compile(re.escape(site.url + then) + "$"))
-    assert page.evaluate(UNLABELLED) == [], f"unlabelled form fields on {page.url}"
 
 
 def _analyses_tick_what_they_need(page: Page, site: Site) -> None:
@@ -143,10 +128,11 @@ def test_a_bumps_fit_from_the_form_runs_live_to_its_figures_and_zip(
     (local_site.home / "calctypes").mkdir()
     (local_site.home / "calctypes" / "measure.yaml").write_text(MEASURE)
     site = local_site.up()
-    site.client().create_user("alice", password=PASSWORD)
+    site.client().create_user("alice", password=BROWSER_PASSWORD)
     _slurm_cluster(site)
     page = browser_page
-    _sign_in(page, site, "/calculations/new?type=bumps")
+    sign_in(page, site, "alice", "/calculations/new?type=bumps")
+    labelled(page)
     _analyses_tick_what_they_need(page, site)
     _fill_the_bumps_form(page, site)
 

@@ -11,8 +11,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from tests.acceptance.conftest import BrowserLog, Site
-from tests.acceptance.test_pages_browser import PASSWORD, _labelled, _sign_in
+from tests.acceptance.conftest import BROWSER_PASSWORD, BrowserLog, Site, labelled, sign_in
 
 if TYPE_CHECKING:
     from playwright.sync_api import Page
@@ -35,18 +34,18 @@ def test_retry_a_failed_run_and_watch_its_next_attempt_live(
     running: Site, browser_page: Page, browser_log: BrowserLog, tmp_path: Path
 ) -> None:
     admin = running.client()
-    admin.create_user("alice", password=PASSWORD)
+    admin.create_user("alice", password=BROWSER_PASSWORD)
     alice = running.client()
-    alice.login("alice", PASSWORD)
+    alice.login("alice", BROWSER_PASSWORD)
     calc = alice.submit(["sh", "-c", _script(tmp_path)], name="flaky", max_attempts=1)
     assert alice.wait(calc.id, 30).state == "failed"
     page = browser_page
-    _sign_in(page, running, "alice", f"/calculations/{calc.id}")
+    sign_in(page, running, "alice", f"/calculations/{calc.id}")
     assert page.evaluate(BADGE) == "failed"
     assert "first-attempt" in page.locator("#log").inner_text()
     assert page.get_by_role("link", name="Run again as a copy").is_visible()
     assert page.get_by_text("Delete…").is_visible()
-    _labelled(page)
+    labelled(page)
     with page.expect_navigation():
         page.get_by_role("button", name="Retry").click()
     # From here on the page is not reloaded: the marker would be gone with a new document.

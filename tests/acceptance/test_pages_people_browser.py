@@ -12,26 +12,12 @@ from typing import TYPE_CHECKING
 import httpx
 import pytest
 
-from tests.acceptance.conftest import SCREENSHOTS, BrowserLog, Site
+from tests.acceptance.conftest import BROWSER_PASSWORD, SCREENSHOTS, BrowserLog, Site, labelled, sign_in
 
 if TYPE_CHECKING:
     from playwright.sync_api import Page
 
 pytestmark = pytest.mark.slow
-PASSWORD = "browser password"
-UNLABELLED = """() => [...document.querySelectorAll('input, select, textarea')]
-  .filter(e => e.type !== 'hidden')
-  .filter(e => !(e.id && document.querySelector(`label[for="${e.id}"]`)) && !e.closest('label')
-               && !e.getAttribute('aria-label'))
-  .map(e => e.name || e.outerHTML)"""
-
-
-def _sign_in(page: Page, site: Site, username: str, then: str) -> None:
-    page.goto(f"{site.url}{then}")
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url(re.compile(re.escape(site.url + then) + "$"))
 
 
 def _shot(page: Page, name: str) -> None:
@@ -50,11 +36,11 @@ def test_a_token_is_shown_once_copied_and_revoked_without_a_reload(
     site.start_server()
     admin = site.client()
     admin.create_project("optics", description="lenses and mirrors")
-    admin.create_user("alice", password=PASSWORD, email="alice@lab.org", projects=["optics"])
+    admin.create_user("alice", password=BROWSER_PASSWORD, email="alice@lab.org", projects=["optics"])
     page = browser_page
     page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=site.url)
-    _sign_in(page, site, "alice", "/settings")
-    assert page.evaluate(UNLABELLED) == []
+    sign_in(page, site, "alice", "/settings")
+    labelled(page)
     page.get_by_label("Name", exact=True).fill("notebook")
     page.get_by_label("Read-only").check()
     page.get_by_label("Expires after (days)").fill("0")
@@ -89,24 +75,24 @@ def test_a_manager_adds_a_member_by_keyboard_alone_and_an_admin_sees_every_user(
     admin.create_project(
         "optics", description="lenses and mirrors", quotas={"max_queued": 10, "core_hours": 500}
     )
-    admin.create_user("alice", password=PASSWORD, projects=["optics"])
+    admin.create_user("alice", password=BROWSER_PASSWORD, projects=["optics"])
     admin.add_member("optics", "alice", "manager")
-    admin.create_user("bob", password=PASSWORD, email="bob@lab.org")
-    admin.create_user("mo", password=PASSWORD, role="moderator")
-    admin.create_user("ada", password=PASSWORD, role="admin")
+    admin.create_user("bob", password=BROWSER_PASSWORD, email="bob@lab.org")
+    admin.create_user("mo", password=BROWSER_PASSWORD, role="moderator")
+    admin.create_user("ada", password=BROWSER_PASSWORD, role="admin")
     admin.block_user("bob")
     admin.unblock_user("bob")
     alice = site.client()
-    alice.login("alice", PASSWORD)
+    alice.login("alice", BROWSER_PASSWORD)
     for n in range(3):
         alice.submit(["true"], project="optics", name=f"run-{n}")
     page = browser_page
-    _sign_in(page, site, "alice", "/projects")
-    assert page.evaluate(UNLABELLED) == []
+    sign_in(page, site, "alice", "/projects")
+    labelled(page)
     _shot(page, "projects.png")
     page.get_by_role("link", name="optics", exact=True).click()
     page.wait_for_url(re.compile(r"/projects/optics$"))
-    assert page.evaluate(UNLABELLED) == []
+    labelled(page)
     # Keyboard only, from the top of the page: Tab to the field, type, Tab to the button, Enter.
     for _ in range(60):
         page.keyboard.press("Tab")
@@ -126,9 +112,9 @@ def test_a_manager_adds_a_member_by_keyboard_alone_and_an_admin_sees_every_user(
 
     page.get_by_role("button", name="Sign out").click()
     page.wait_for_url(re.compile(r"/login$"))
-    _sign_in(page, site, "ada", "/users")
+    sign_in(page, site, "ada", "/users")
     assert page.get_by_role("button", name="Block bob").is_visible()
-    assert page.evaluate(UNLABELLED) == []
+    labelled(page)
     page.get_by_label("Search").fill("bo")
     page.wait_for_url(re.compile(r"/users\?q=bo"))
     assert page.locator("#users-table tbody tr").count() == 1

@@ -1,26 +1,22 @@
 """Figures drawn by Plotly.js and the compare page, in a real browser, from runs of a real agent.
 
 Leaves ``test-artifacts/screenshots/calculation-plot.png`` and ``compare.png``
-(docs/images/compare.png is a copy).
+(docs/images/compare.png is made from it).
 """
 
 from __future__ import annotations
 
 import re
-import shutil
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 
-from tests.acceptance.conftest import SCREENSHOTS, BrowserLog, Site
+from tests.acceptance.conftest import BROWSER_PASSWORD, SCREENSHOTS, BrowserLog, Site, sign_in
 
 if TYPE_CHECKING:
     from playwright.sync_api import Page
 
 pytestmark = pytest.mark.slow
-PASSWORD = "browser password"
-DOCS_IMAGES = Path(__file__).resolve().parents[2] / "docs" / "images"
 #: A quick type: a noisy exponential decay and its model, a half-life with its error, and their plot.
 DECAY = r"""
 name: decay
@@ -54,14 +50,6 @@ DRAWN = """[...document.querySelectorAll('.js-plotly-plot[data-plotted="true"]')
   .filter(e => e.querySelector('svg.main-svg')).length"""
 
 
-def _sign_in(page: Page, site: Site, then: str) -> None:
-    page.goto(f"{site.url}{then}")
-    page.get_by_label("Username").fill("alice")
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url(re.compile(re.escape(site.url + then) + "$"))
-
-
 def test_a_finished_runs_figure_is_a_plotly_chart_and_two_runs_overlay_on_the_compare_page(
     local_site: Site, browser_page: Page, browser_log: BrowserLog
 ) -> None:
@@ -70,9 +58,9 @@ def test_a_finished_runs_figure_is_a_plotly_chart_and_two_runs_overlay_on_the_co
     (local_site.home / "calctypes").mkdir()
     (local_site.home / "calctypes" / "decay.yaml").write_text(DECAY)
     site = local_site.up()
-    site.client().create_user("alice", password=PASSWORD)
+    site.client().create_user("alice", password=BROWSER_PASSWORD)
     alice = site.client()
-    alice.login("alice", PASSWORD)
+    alice.login("alice", BROWSER_PASSWORD)
     slow = alice.submit(type="decay", inputs={"rate": 0.3}, name="slow decay")
     fast = alice.submit(type="decay", inputs={"rate": 0.9}, name="fast decay")
     for calc in (slow, fast):
@@ -80,7 +68,7 @@ def test_a_finished_runs_figure_is_a_plotly_chart_and_two_runs_overlay_on_the_co
         assert done.state == "completed", done.message
 
     page = browser_page
-    _sign_in(page, site, f"/calculations/{slow.id}")
+    sign_in(page, site, "alice", f"/calculations/{slow.id}")
     page.wait_for_function(f"{DRAWN} === 1")
     chart = page.locator("#figures .js-plotly-plot")
     expect(chart.locator(".legendtext")).to_have_text(["signal", "model"])
@@ -110,7 +98,6 @@ def test_a_finished_runs_figure_is_a_plotly_chart_and_two_runs_overlay_on_the_co
     expect(half_life).to_contain_text("0.770164 ± 0.0222222")
     expect(page.locator("tr.differs", has_text="rate")).to_contain_text("0.9")
     page.screenshot(path=SCREENSHOTS / "compare.png", full_page=True)
-    shutil.copyfile(SCREENSHOTS / "compare.png", DOCS_IMAGES / "compare.png")
 
     # A calculation alice may not see (or that is not there) is not found, next to the field.
     page.get_by_label("Calculation ids").fill(f"{slow.id},999999")
