@@ -4,6 +4,7 @@ keys shown once, the agent command, partitions, and the live stream of load."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -11,6 +12,9 @@ import pytest
 from sqlalchemy import event
 
 from calchub.client import Client
+from calchub.server.hub import Hub
+from calchub.server.services import overview
+from calchub.server.settings import Settings
 from calchub.testing import ServerThread
 from tests.integration.helpers import PAGE_PASSWORD
 
@@ -202,35 +206,39 @@ def test_the_dashboard_streams_every_clusters_cards_and_load(
 
 
 def test_the_dashboard_draws_each_cluster_from_one_query_whatever_the_number_of_rows(
-    browser: Callable[[str], httpx.Client], people: None, server: ServerThread, made: Any, client: Client
+    browser: Callable[[str], httpx.Client],
+    people: None,
+    server: ServerThread,
+    made: Any,
+    client: Client,
+    settings: Settings,
 ) -> None:
-    uma = browser("uma")
-    hub = server.app.state.hub
+    """Counted on an engine of its own: the server's also serves its lease reaper meanwhile."""
+    hub = Hub.from_settings(settings)
     statements: list[str] = []
+    event.listen(hub.engine, "before_cursor_execute", lambda *args: statements.append(args[2]))
 
-    def counted() -> tuple[int, str]:
+    def counted(token: str) -> int:
+        caller = hub.user_for(token)
         statements.clear()
-        listen = lambda *args: statements.append(args[2])  # noqa: E731
-        event.listen(hub.engine, "before_cursor_execute", listen)
-        try:
-            page = uma.get("/")
-        finally:
-            event.remove(hub.engine, "before_cursor_execute", listen)
-        assert page.status_code == 200
-        return len(statements), page.text
+        with hub.uow() as session:
+            overview.overview(session, caller, timedelta(seconds=settings.lease_seconds))
+        return len(statements)
 
-    with Client(server.url, "chu_placeholder") as own:
-        own.login("uma", PASSWORD, days=1)
-        own.submit(["true"], name="first")
-        counted()  # the first look also finds who the viewer is
-        few, _ = counted()
-        for n in range(4):
-            client.register_cluster(f"site{n}", "", "local")
-            heartbeat(server, client.issue_agent_key(f"site{n}").key, f"agent{n}")
-        for n in range(12):
-            own.submit(["true"], name=f"calc-{n}", cluster=f"site{n % 4}")
-    counted()  # keys and clusters made may have cleared the cache of callers
-    many, page = counted()
+    try:
+        with Client(server.url, "chu_placeholder") as own:
+            token = own.login("uma", PASSWORD, days=1).token
+            own.submit(["true"], name="first")
+            few = counted(token)
+            for n in range(4):
+                client.register_cluster(f"site{n}", "", "local")
+                heartbeat(server, client.issue_agent_key(f"site{n}").key, f"agent{n}")
+            for n in range(12):
+                own.submit(["true"], name=f"calc-{n}", cluster=f"site{n % 4}")
+            many = counted(token)
+    finally:
+        hub.engine.dispose()
     assert many == few, f"no query per cluster, agent or calculation: {statements}"
+    page = browser("uma").get("/").text
     assert page.count('class="cluster-card"') == 5 and 'id="cluster-loads"' in page
     assert '"cluster": "site3"' in page and '"agent": "agent3"' in page
