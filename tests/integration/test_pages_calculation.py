@@ -85,8 +85,8 @@ class HandAgent:
         applied = self._do(lambda agent: outcome(agent, calc_id, attempt, state, **fields))
         assert applied == "applied"
 
-    def log(self, calc_id: int, attempt: int, text: str) -> None:
-        self._do(lambda agent: agent.append_log(calc_id, attempt, "stdout", 0, text.encode()))
+    def log(self, calc_id: int, attempt: int, text: str, stream: str = "stdout", offset: int = 0) -> None:
+        self._do(lambda agent: agent.append_log(calc_id, attempt, stream, offset, text.encode()))
 
     def run(self, calc_id: int, state: str, log: str = "", **fields: Any) -> int:
         """Claim ``calc_id``, run it (writing ``log``) and end it in ``state``; the attempt."""
@@ -252,6 +252,33 @@ def test_resources_the_schedulers_reason_and_result_tables(
     assert (len(lines), lines[0], lines[-1]) == (121, "t [s],energy [eV],note", "119,59.5,")
     assert alice.get(f"{url}/tables/nothing.csv").status_code == 404
     assert browser("mo").get(f"{url}/tables/trace.csv").status_code == 200, "moderators see every project"
+
+
+def test_standard_error_is_shown_and_grows_live_beside_the_log(
+    browser: Callable[..., httpx.Client], team: dict[str, Client], agent: HandAgent
+) -> None:
+    calc = team["alice"].submit(["simulate"], project="lab")
+    attempt = agent.claim(calc.id)
+    agent.report(calc.id, attempt, "running")
+    agent.log(calc.id, attempt, "step 1\n")
+    agent.log(calc.id, attempt, "warning: <slow> convergence\n", stream="stderr")
+    alice = browser("alice")
+    page = alice.get(f"/calculations/{calc.id}").text
+    assert '<h3 id="stderr-h">Standard error</h3>' in page
+    assert "warning: &lt;slow&gt; convergence" in page, "shown, and escaped"
+    stream = _stream_of(page)
+    assert "&offset=7&error_offset=28&" in stream, "each log goes on from what the page shows"
+    with alice.stream("GET", stream) as answer:
+        lines = answer.iter_lines()
+        _until(lines, "actions")
+        agent.log(calc.id, attempt, "error: diverged\n", stream="stderr", offset=28)
+        grown = _until(lines, "stderr")
+        agent.report(calc.id, attempt, "failed", exit_code=2, message="exited with code 2")
+        rest = _until(lines, "end")
+    assert "event: stderr\ndata: error: diverged" in grown and "warning" not in grown, "only what it gained"
+    assert "event: log" not in grown + rest, "stdout did not grow"
+    done = alice.get(f"/calculations/{calc.id}").text
+    assert "warning: &lt;slow&gt; convergence\nerror: diverged" in done
 
 
 def test_the_live_stream_adds_timeline_entries_as_they_happen(

@@ -68,13 +68,18 @@ class Store:
             out.write(data)
             return max(size, offset + len(data))
 
-    def read_log(self, calc_id: int, attempt: int, stream: str, offset: int = 0) -> bytes:
+    def read_log(self, calc_id: int, attempt: int, stream: str, offset: int = 0, limit: int = -1) -> bytes:
+        """The log from ``offset`` on: all of it, or at most ``limit`` bytes."""
         path = self.log_path(calc_id, attempt, stream)
         if not path.exists():
             return b""
         with path.open("rb") as src:
             src.seek(offset)
-            return src.read()
+            return src.read(limit)
+
+    def log_size(self, calc_id: int, attempt: int, stream: str) -> int:
+        path = self.log_path(calc_id, attempt, stream)
+        return path.stat().st_size if path.exists() else 0
 
     def delete(self, calc_ids: Iterable[int]) -> None:
         for calc_id in calc_ids:

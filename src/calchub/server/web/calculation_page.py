@@ -3,6 +3,7 @@ log, state, timeline and buttons over SSE."""
 
 from __future__ import annotations
 
+import codecs
 import csv
 import html
 import io
@@ -74,14 +75,29 @@ def _log(hub: HubDep, calc_id: int, attempt: int, state: State, last_event: int)
     """The log the page shows, and the stream that goes on from exactly there, however late it
     connects. A calculation waiting for its next attempt (a retry) shows the last attempt's log
     apart and follows the next one from its start."""
-    data = hub.store.read_log(calc_id, attempt, "stdout", 0)
-    tail = data[-LOG_TAIL:].decode(errors="replace")
+    (tail, size), (error_tail, error_size) = (_tail(hub, calc_id, attempt, s) for s in LOG_EVENTS)
     if attempt > 0 and state in WAITING_TO_RUN:
-        live, offset, shown, earlier = attempt + 1, 0, "", tail
+        live, offset, error_offset, shown, shown_errors, earlier = attempt + 1, 0, 0, "", "", tail
     else:
-        live, offset, shown, earlier = attempt, len(data), tail, ""
-    stream = f"/calculations/{calc_id}/log/stream?attempt={live}&offset={offset}&after={last_event}"
-    return {"log": shown, "earlier_log": earlier, "earlier_attempt": attempt, "stream": stream}
+        live, offset, error_offset = attempt, size, error_size
+        shown, shown_errors, earlier = tail, error_tail, ""
+    stream = f"/calculations/{calc_id}/log/stream?attempt={live}&offset={offset}"
+    stream += f"&error_offset={error_offset}&after={last_event}"
+    return {
+        "log": shown,
+        "error_log": shown_errors,
+        "earlier_log": earlier,
+        "earlier_attempt": attempt,
+        "stream": stream,
+    }
+
+
+def _tail(hub: HubDep, calc_id: int, attempt: int, stream: str) -> tuple[str, int]:
+    """The last ``LOG_TAIL`` bytes of a log as text (from a whole character on), and its size."""
+    size = hub.store.log_size(calc_id, attempt, stream)
+    data = hub.store.read_log(calc_id, attempt, stream, max(0, size - LOG_TAIL), LOG_TAIL)
+    start = next((i for i, byte in enumerate(data[:4]) if byte & 0xC0 != 0x80), 0)
+    return data[start:].decode(errors="replace"), size
 
 
 def _buttons(
@@ -255,14 +271,16 @@ async def log_stream(
     calc_id: int,
     attempt: Annotated[int, Query(ge=0)] = 0,
     offset: Annotated[int, Query(ge=0)] = 0,
+    error_offset: Annotated[int, Query(ge=0)] = 0,
     after: Annotated[int | None, Query(ge=0)] = None,
 ) -> Response:
-    """The log of ``attempt`` from ``offset`` on as it grows (an attempt that has not started yet
-    is waited for; attempt 0 is the first to start, from its start), as server-sent events, until
-    the run ends; with ``after`` (an event id), the timeline's new events too."""
+    """The log of ``attempt`` from ``offset`` on as it grows, and its standard error from
+    ``error_offset`` (an attempt that has not started yet is waited for; attempt 0 is the first
+    to start, from its start), as server-sent events, until the run ends; with ``after`` (an
+    event id), the timeline's new events too."""
     allowed(who, Action.CALCULATIONS_READ)
     await run_in_threadpool(_log_view, hub, who, calc_id)
-    body = _events(hub, who, calc_id, attempt, offset, after)
+    body = _events(hub, who, calc_id, attempt, {"stdout": offset, "stderr": error_offset}, after)
     return StreamingResponse(body, media_type="text/event-stream", headers={"Cache-Control": "no-store"})
 
 
@@ -295,18 +313,30 @@ def _partial(name: str, **context: Any) -> str:
     return templates.get_template(f"partials/{name}.html").render(**context).strip()
 
 
+#: The stream's event for what each log gained.
+LOG_EVENTS = {"stdout": "log", "stderr": "stderr"}
+#: The most of a log one event carries: a long log catches up over several.
+LOG_CHUNK = 256 * 1024
+
+
 async def _events(
-    hub: HubDep, who: Viewer, calc_id: int, attempt: int, offset: int, after: int | None
+    hub: HubDep, who: Viewer, calc_id: int, attempt: int, offsets: dict[str, int], after: int | None
 ) -> AsyncIterator[bytes]:
-    """``log`` events carry what the log gained, ``event`` a new entry of the timeline, ``state``
-    the new state's badge, ``actions`` the buttons for it, ``end`` the last state."""
+    """``log`` and ``stderr`` events carry what the logs gained, ``event`` a new entry of the
+    timeline, ``state`` the new state's badge, ``actions`` the buttons for it, ``end`` the last state."""
     shown: State | None = None
+    # One decoder per log: a character split between two reads is sent whole with the second.
+    decoders = {stream: codecs.getincrementaldecoder("utf-8")(errors="replace") for stream in LOG_EVENTS}
     while True:
         wakes = [hub.wakeups.current(f"calc:{calc_id}"), hub.wakeups.current(CALLERS)]
-        data = hub.store.read_log(calc_id, attempt, "stdout", offset)
-        if data:
-            offset += len(data)
-            yield sse("log", html.escape(data.decode(errors="replace")))
+        grew = False
+        for stream, name in LOG_EVENTS.items():
+            data = hub.store.read_log(calc_id, attempt, stream, offsets[stream], LOG_CHUNK)
+            if data:
+                offsets[stream] += len(data)
+                grew = True
+                yield sse(name, html.escape(decoders[stream].decode(data)))
+        if grew:
             continue
         try:
             seen = await run_in_threadpool(_look, hub, who, calc_id, after)
@@ -320,7 +350,7 @@ async def _events(
             yield sse("state", _partial("state", state=seen.state.value))
             yield sse("actions", _partial("calc_page_actions", **seen.buttons))
         if seen.attempt != attempt and attempt == 0:
-            attempt, offset = seen.attempt, 0
+            attempt, offsets = seen.attempt, dict.fromkeys(LOG_EVENTS, 0)
             continue
         if seen.state in TERMINAL or seen.attempt > attempt:
             yield sse("end", seen.state.value)

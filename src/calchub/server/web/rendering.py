@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from fastapi import Request, Response
@@ -36,6 +37,7 @@ def local(next_url: str) -> str:
 
 
 def sse(event: str, data: str) -> bytes:
-    """One server-sent event; each line of ``data`` is a ``data:`` line."""
-    lines = "".join(f"data: {line}\n" for line in data.split("\n"))
+    """One server-sent event; each line of ``data`` is a ``data:`` line. A carriage return ends
+    a line too, as it does for the browser, so no text can start a line of its own (``event:``)."""
+    lines = "".join(f"data: {line}\n" for line in re.split(r"\r\n|\r|\n", data))
     return f"event: {event}\n{lines}\n".encode()
