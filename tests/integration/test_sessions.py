@@ -9,9 +9,10 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import select
 
 from calchub.client import Client
-from calchub.server.db.tables import ApiToken, SignInFailures
+from calchub.server.db.tables import ApiToken, RefreshToken, SignInFailures
 from calchub.server.hub import Hub
 from calchub.server.services import access
 from calchub.server.settings import Settings
@@ -75,12 +76,43 @@ def test_refresh_rotates_and_a_reused_refresh_token_ends_the_whole_session(
     assert browser.cookies["calchub_refresh"] != stolen, "each use issues the next token"
     second = rotated.json()["access_token"]
     assert _me(browser, second).status_code == 200
+    _age_used_tokens(server, timedelta(seconds=21))  # past the grace for tabs renewing together
     # Someone presents the used token again: refused, and the family with it.
     replay = httpx.post(f"{server.url}/api/v1/auth/refresh", cookies={"calchub_refresh": stolen})
     assert replay.status_code == 401 and "used already" in replay.json()["detail"]
     assert browser.post("/auth/refresh").status_code == 401, "the owner's newer token is revoked too"
     for token in (first, second):
         assert _me(browser, token).status_code == 401, "access tokens of the ended session stop"
+
+
+def test_two_tabs_renewing_at_once_both_go_on_but_a_copy_used_later_ends_the_session(
+    browser: httpx.Client, carol: Client, server: ServerThread
+) -> None:
+    _sign_in(browser)
+    shared = browser.cookies["calchub_refresh"]
+
+    def refresh(token: str) -> httpx.Response:
+        return httpx.post(f"{server.url}/api/v1/auth/refresh", cookies={"calchub_refresh": token})
+
+    renewed = [refresh(shared), refresh(shared)]  # two tabs, the same cookie, the same moment
+    assert [r.status_code for r in renewed] == [200, 200], "the second tab raced the first"
+    successors = [r.cookies["calchub_refresh"] for r in renewed]
+    assert len(set(successors)) == 2, "each tab goes on with a token of its own"
+    for answer in renewed:
+        assert _me(browser, answer.json()["access_token"]).status_code == 200
+    _age_used_tokens(server, timedelta(seconds=21))
+    late = refresh(shared)
+    assert late.status_code == 401 and "used already" in late.json()["detail"]
+    assert [refresh(token).status_code for token in successors] == [401, 401], "the session ended"
+
+
+def _age_used_tokens(server: ServerThread, by: timedelta) -> None:
+    """Make every used refresh token look used ``by`` longer ago."""
+    hub = server.app.state.hub
+    with hub.uow() as session:
+        for record in session.scalars(select(RefreshToken).where(RefreshToken.used_at.is_not(None))):
+            assert record.used_at is not None
+            record.used_at -= by
 
 
 def test_logging_out_ends_the_session(browser: httpx.Client, carol: Client) -> None:

@@ -92,7 +92,9 @@ class Hub:
         self.wakeups.on(CALLERS, self.callers.clear)
         self.key = self.settings.resolved_secret_key()
         self.lifetimes = Lifetimes(
-            timedelta(minutes=self.settings.access_minutes), timedelta(days=self.settings.refresh_days)
+            timedelta(minutes=self.settings.access_minutes),
+            timedelta(days=self.settings.refresh_days),
+            timedelta(seconds=self.settings.refresh_reuse_seconds),
         )
 
     @classmethod

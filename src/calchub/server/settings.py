@@ -35,6 +35,13 @@ class Settings(BaseSettings):
     )
     access_minutes: float = Field(15.0, gt=0, le=24 * 60, description="lifetime of an access token")
     refresh_days: float = Field(14.0, gt=0, le=365, description="lifetime of a sign-in session")
+    refresh_reuse_seconds: float = Field(
+        20.0,
+        ge=0,
+        le=300,
+        description="a refresh token presented again this soon after its first use (a second tab "
+        "renewing at the same moment) gets a successor instead of ending the session",
+    )
 
     @model_validator(mode="after")
     def _checks(self) -> Settings:

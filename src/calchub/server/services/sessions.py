@@ -48,6 +48,9 @@ class Throttled(ServiceError):
 class Lifetimes:
     access: timedelta
     refresh: timedelta
+    #: How soon after its first use a refresh token may be presented again (two tabs renewing at
+    #: once) and still get a successor; later, it is a stolen copy and ends the session.
+    reuse: timedelta = timedelta(0)
 
 
 @dataclass(frozen=True)
@@ -110,7 +113,7 @@ def refresh(session: Session, secret: str | None, key: str, lifetimes: Lifetimes
     at = now()
     if record is None:
         raise Unauthorized("unknown sign-in session: sign in again")
-    if record.used_at is not None:
+    if record.used_at is not None and not _racing(record, at, lifetimes.reuse):
         # Presented twice: someone else has a copy. End the whole session.
         repo.revoke_family(session, record.family, at)
         wake(session, CALLERS)
@@ -123,10 +126,17 @@ def refresh(session: Session, secret: str | None, key: str, lifetimes: Lifetimes
     user = user_repo.by_id(session, record.user_id)
     if user is None or not user.is_active:
         raise Unauthorized("this account is blocked")
-    record.used_at = at
+    record.used_at = record.used_at or at  # a raced second use does not move the grace on
     # The next token lives no longer than the session it continues.
     remaining = Lifetimes(lifetimes.access, min(lifetimes.refresh, record.expires_at - at))
     return _issue(session, user, record.family, key, remaining)
+
+
+def _racing(record: RefreshToken, at: datetime, grace: timedelta) -> bool:
+    """A used token presented again within ``grace`` of its use, its session still going: a
+    second tab or a retried request that raced the first, which gets a successor of its own."""
+    assert record.used_at is not None
+    return record.revoked_at is None and at - record.used_at <= grace
 
 
 def sign_out(session: Session, secret: str | None) -> None:
