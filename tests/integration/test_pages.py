@@ -160,6 +160,35 @@ def test_a_finished_run_shows_its_log_files_and_zip_and_its_stream_ends(
     assert 'event: state\ndata: <span class="state state-completed">completed</span>' in stream.text
 
 
+@pytest.mark.parametrize(
+    ("method", "path", "status"),
+    [
+        ("GET", "/calculations/{id}/log/stream", 200),  # a live part reconnecting
+        ("GET", "/logs/stream", 200),
+        ("POST", "/calculations/{id}/retry", 409),  # an error page
+        ("GET", "/calculations/999999", 404),
+    ],
+    ids=["log-stream", "feed-stream", "refused-button", "not-found"],
+)
+def test_a_renewed_session_reaches_the_browser_whatever_the_answer(
+    browser: Callable[[str], httpx.Client], people: dict[str, Client], method: str, path: str, status: int
+) -> None:
+    """The refresh token is used up by renewing: an answer without its successor would end the
+    session at the browser's next request."""
+    calc = people["alice"].submit(["true"])
+    people["alice"].cancel(calc.id)
+    people["alice"].retry(calc.id)  # queued again: a retry now is refused (409)
+    alice = browser("alice")
+    alice.cookies.delete("calchub_access")  # as when it has expired
+    with alice.stream(method, path.format(id=calc.id), params={"after_id": 2**31 - 1}) as answer:
+        assert answer.status_code == status
+        set_cookies = answer.headers.get_list("set-cookie")
+        if path.endswith("stream") and status == 200:
+            answer.close()  # a live stream goes on; its headers are what counts here
+    assert {c.split("=")[0] for c in set_cookies} == {"calchub_access", "calchub_session"}
+    assert alice.get("/").status_code == 200, "still signed in"
+
+
 def test_a_blocked_viewer_is_sent_to_sign_in(
     browser: Callable[[str], httpx.Client], people: dict[str, Client], client: Client
 ) -> None:

@@ -281,7 +281,8 @@ async def log_stream(
     allowed(who, Action.CALCULATIONS_READ)
     await run_in_threadpool(_log_view, hub, who, calc_id)
     body = _events(hub, who, calc_id, attempt, {"stdout": offset, "stderr": error_offset}, after)
-    return StreamingResponse(body, media_type="text/event-stream", headers={"Cache-Control": "no-store"})
+    headers = {"Cache-Control": "no-store"}
+    return who.finish(request, StreamingResponse(body, media_type="text/event-stream", headers=headers))
 
 
 def _log_view(hub: HubDep, who: Viewer, calc_id: int) -> tuple[int, State]:

@@ -18,6 +18,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, StreamingResponse
 
 from calchub.contracts import activity as wire
+from calchub.contracts.calculations import MAX_ID
 from calchub.domain.permissions import Action
 from calchub.server.services import activity, clusters
 from calchub.server.services.errors import Invalid, ServiceError
@@ -63,7 +64,7 @@ def logs(
     cluster: Short = "",
     kind: Short = "",
     q: Annotated[str, Query(max_length=200)] = "",
-    before_id: Annotated[int | None, Query(ge=1, le=2**62)] = None,
+    before_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
 ) -> Response:
     allowed(who, Action.LOGS_READ)
     form = {"level": level, "source": source, "cluster": cluster, "kind": kind, "q": q}
@@ -108,13 +109,14 @@ def _around(hub: HubDep, who: Viewer) -> dict[str, Any]:
 @router.get("/logs/stream")
 async def stream(
     hub: HubDep,
+    request: Request,
     who: PageViewer,
     level: Short = "",
     source: Short = "",
     cluster: Short = "",
     kind: Short = "",
     q: Annotated[str, Query(max_length=200)] = "",
-    after_id: Annotated[int, Query(ge=0, le=2**62)] = 0,
+    after_id: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
 ) -> Response:
     """New entries as server-sent ``entry`` events, each the table rows to put at the top."""
     allowed(who, Action.LOGS_READ)
@@ -124,7 +126,8 @@ async def stream(
     events = _events(hub)
     first = await run_in_threadpool(_round, hub, who, filters)
     body = _entries(hub, who, filters, events, first)
-    return StreamingResponse(body, media_type="text/event-stream", headers={"Cache-Control": "no-store"})
+    headers = {"Cache-Control": "no-store"}
+    return who.finish(request, StreamingResponse(body, media_type="text/event-stream", headers=headers))
 
 
 def _events(hub: HubDep) -> list[Any]:

@@ -79,9 +79,14 @@ def viewer(hub: HubDep, request: Request) -> Viewer:
         try:
             with hub.uow() as session:
                 issued = sessions.refresh(session, refresh, hub.key, hub.lifetimes)
-            return Viewer(hub.user_for(issued.access_token), issued.access_token, issued)
+            renewed = Viewer(hub.user_for(issued.access_token), issued.access_token, issued)
         except Unauthorized:
             pass
+        else:
+            # The refresh token is used up: whatever this request answers, even an error page,
+            # must carry its successor, or the browser's next request ends the session.
+            request.state.renewed = renewed
+            return renewed
     raise SignInNeeded(str(request.url.path) + (f"?{request.url.query}" if request.url.query else ""))
 
 
