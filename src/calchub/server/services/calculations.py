@@ -430,10 +430,6 @@ def cancel(session: Session, caller: Caller, calc_id: int, reason: str | None) -
     return _move(session, caller, calc, State.CANCELLED, reason or f"cancelled by {caller.username}")
 
 
-#: What a run leaves in a calculation's provenance; a retry clears it for the next attempt.
-_RUN_PROVENANCE = ("agent", "agent_version", "host", "workdir", "scheduler_id", "executor")
-
-
 def retry(session: Session, caller: Caller, calc_id: int) -> wire.Calculation:
     """Run a failed, cancelled, invalid or lost calculation again, as its next attempt.
 
@@ -463,8 +459,6 @@ def retry(session: Session, caller: Caller, calc_id: int) -> wire.Calculation:
         message += f"; project {project.name!r} approves each run"
     event = transitions.move(session, calc, target, caller.actor, message)
     calc.max_attempts = max_attempts
-    calc.started_at = calc.finished_at = calc.exit_code = None
-    calc.provenance = {k: v for k, v in calc.provenance.items() if k not in _RUN_PROVENANCE}
     if target is State.QUEUED:
         calc.message = None  # the ended attempt's message is in its events
     repo.add_events(session, [event])

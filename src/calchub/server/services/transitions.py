@@ -19,7 +19,7 @@ from typing import Any, Protocol
 from sqlalchemy.orm import Session
 
 from calchub.contracts.activity import Level
-from calchub.domain.states import TERMINAL, State, check_move
+from calchub.domain.states import RETRY_TARGETS, TERMINAL, State, check_move
 from calchub.server.db.tables import Calculation, CalculationEvent, now
 from calchub.server.repositories import calculations as repo
 from calchub.server.services import activity
@@ -37,6 +37,11 @@ class Stateful(Protocol):
     attempt: int
     state: str
     started_at: datetime | None
+    provenance: dict[str, Any]
+
+
+#: What a run leaves in a calculation's provenance; a retry clears it for the next attempt.
+RUN_PROVENANCE = ("agent", "agent_version", "host", "workdir", "scheduler_id", "executor")
 
 
 @dataclass
@@ -125,9 +130,11 @@ def plan(
         values["started_at"] = at
     if target in TERMINAL:
         values.update(finished_at=at, lease_agent=None, lease_expires_at=None)
-    if current == State.LOST and target == State.QUEUED:
-        # A retry: the times are the next attempt's (core-hours count the attempt that runs).
-        values.update(started_at=None, finished_at=None)
+    if current in TERMINAL and target in RETRY_TARGETS:
+        # A retry, the policy's or a user's: the next attempt starts clean (core-hours count the
+        # attempt that runs); what the ended one did is in its events and its log.
+        run = {k: v for k, v in (calc.provenance or {}).items() if k not in RUN_PROVENANCE}
+        values.update(started_at=None, finished_at=None, exit_code=None, provenance=run)
     if message is not None and target not in {State.QUEUED, State.CLAIMED}:
         values["message"] = message
     elif current == State.SUBMITTED and target != State.SUBMITTED:
