@@ -33,10 +33,15 @@ from calchub.client import Client
 from calchub.testing import free_port
 
 
-def start(home: Path, port: int, cores: int, agent: bool = True) -> list[subprocess.Popen[bytes]]:
-    """A server (bootstrapped under ``home``) and, unless ``agent`` is False, a local agent."""
+def start(
+    home: Path, port: int, cores: int, agent: bool = True, database_url: str | None = None
+) -> list[subprocess.Popen[bytes]]:
+    """A server (bootstrapped under ``home``, on SQLite there unless ``database_url`` is given)
+    and, unless ``agent`` is False, a local agent."""
     env = {**os.environ, "CALCHUB_HOME": str(home), "CALCHUB_LOG_LEVEL": "warning"}
     env.pop("CALCHUB_DATABASE_URL", None)
+    if database_url is not None:
+        env["CALCHUB_DATABASE_URL"] = database_url
     server = subprocess.Popen(
         [sys.executable, "-m", "calchub.server", "--port", str(port), "--bootstrap"],
         env=env,

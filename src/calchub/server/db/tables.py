@@ -197,6 +197,10 @@ class Calculation(Base):
         Index("ix_calculations_created", "created_at", "id"),
         Index("ix_calculations_priority", "priority", "id"),
         Index("ix_calculations_name", "name", "id"),
+        # The same orders within one project: a viewer who is not an admin is always listed
+        # one project at a time (migration 0008).
+        Index("ix_calculations_project_priority", "project_id", "priority", "id"),
+        Index("ix_calculations_project_name", "project_id", "name", "id"),
         # Never reuse an id: files in the artifact store are keyed by it.
         {"sqlite_autoincrement": True},
     )

@@ -42,7 +42,11 @@ class ListQuery:
 
     Pages are keyset pages (``after`` the last row's sort value and id), never offsets, so a
     deep page costs what the first one does. Each filter the pages offer has an index that
-    ends in the sort order (see ``db.tables.Calculation``).
+    ends in the sort order (see ``db.tables.Calculation``), and each order has one that
+    starts with the project, for viewers who see some projects only. The name is the
+    exception: a pattern is checked row by row in the page's order, so a name that matches
+    few calculations reads many (all of them, for one that matches none: about 0.3 s at a
+    million rows, ``docs/performance.md``).
     """
 
     owner_id: int | None = None
