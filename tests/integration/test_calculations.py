@@ -242,3 +242,40 @@ def _hang_up_while_waiting(url: str, token: str, calc_id: int) -> None:
     headers = {"Authorization": f"Bearer {token}"}
     with httpx.Client(base_url=url, headers=headers) as http, contextlib.suppress(httpx.ReadTimeout):
         http.post("/api/v1/calculations/wait", json=body, timeout=0.5)
+
+
+def test_the_submission_time_filter_finds_rows_stamped_out_of_id_order(
+    client: Client, server: ServerThread
+) -> None:
+    """Two replicas whose clocks disagree by less than the allowed skew stamp rows out of id
+    order: the filter still finds every row in the range, and only those."""
+    from datetime import UTC, datetime, timedelta
+
+    from calchub.server.db.tables import Calculation as Row
+
+    noon = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
+    stamps = {
+        "long before": noon - timedelta(hours=2),
+        "fast clock": noon + timedelta(seconds=30),  # written first, stamped later
+        "slow clock": noon - timedelta(seconds=20),  # written next, stamped earlier
+        "in the hour": noon + timedelta(minutes=40),
+        "fast at the end": noon + timedelta(minutes=60, seconds=10),  # after the range
+        "slow at the end": noon + timedelta(minutes=59, seconds=50),  # in it, written later
+        "long after": noon + timedelta(hours=3),
+    }
+    ids = {name: client.submit(["true"], name=name).id for name in stamps}
+    with server.app.state.hub.uow() as session:
+        for name, at in stamps.items():
+            row = session.get(Row, ids[name])
+            assert row is not None
+            row.created_at = at
+
+    def names(**window: datetime) -> set[str]:
+        params = {key: value.isoformat() for key, value in window.items()}
+        return {c.name for c in client.list(**params, limit=100)}
+
+    hour = {"submitted_from": noon, "submitted_before": noon + timedelta(hours=1)}
+    assert names(**hour) == {"fast clock", "in the hour", "slow at the end"}
+    assert names(submitted_from=noon) == set(stamps) - {"long before", "slow clock"}
+    assert names(submitted_before=noon) == {"long before", "slow clock"}
+    assert names(submitted_from=noon + timedelta(days=1)) == set()

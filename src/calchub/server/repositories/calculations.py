@@ -205,33 +205,35 @@ def _after(column: Any, descending: bool, value: Any, last_id: int) -> ColumnEle
 
 def id_bounds(
     session: Session, since: datetime | None, before: datetime | None, skew: timedelta
-) -> tuple[int | None, int | None, bool]:
-    """Bounds on the ids of the calculations submitted in ``[since, before)``, and whether any can be.
+) -> tuple[int | None, int | None]:
+    """Bounds on the ids of the calculations submitted in ``[since, before)``: the lowest and the
+    highest id one of them can have, or None where there is no bound.
 
-    Ids grow with submission time; ``skew`` allows for the clocks of several replicas not
-    quite agreeing. The times themselves are still checked row by row, so a bound only
-    narrows where the database looks.
+    Ids grow in the order rows are written, and submission times with them to within ``skew``
+    (the clocks of several replicas, the order in which writers commit). So a row stamped
+    earlier than ``since - skew`` was written before any row stamped from ``since`` on, and a
+    row stamped from ``before + skew`` on after any stamped before ``before``: the ids of such
+    rows bound the range. The times are still checked row by row; a bound only narrows where
+    the database looks, through the ``(created_at, id)`` index.
     """
     low = high = None
     if since is not None:
-        low = session.scalar(
+        earlier = session.scalar(
             select(Calculation.id)
-            .where(Calculation.created_at >= since - skew)
-            .order_by(Calculation.created_at, Calculation.id)
-            .limit(1)
-        )
-        if low is None:
-            return None, None, False
-    if before is not None:
-        high = session.scalar(
-            select(Calculation.id)
-            .where(Calculation.created_at < before + skew)
+            .where(Calculation.created_at < since - skew)
             .order_by(Calculation.created_at.desc(), Calculation.id.desc())
             .limit(1)
         )
-        if high is None:
-            return None, None, False
-    return low, high, True
+        low = None if earlier is None else earlier + 1
+    if before is not None:
+        later = session.scalar(
+            select(Calculation.id)
+            .where(Calculation.created_at >= before + skew)
+            .order_by(Calculation.created_at, Calculation.id)
+            .limit(1)
+        )
+        high = None if later is None else later - 1
+    return low, high
 
 
 class RowFacts(NamedTuple):

@@ -389,10 +389,9 @@ def search(
     if query.created_from is not None or query.created_before is not None:
         if query.created_from and query.created_before and query.created_from >= query.created_before:
             raise Invalid("the first day is after the last one", "submitted_from")
-        low, high, possible = repo.id_bounds(session, query.created_from, query.created_before, CLOCK_SKEW)
-        if not possible:
-            return wire.CalculationPage(items=[])
-        query.id_min, query.id_max = low, high
+        query.id_min, query.id_max = repo.id_bounds(
+            session, query.created_from, query.created_before, CLOCK_SKEW
+        )
     if owner is not None:
         user = user_repo.by_username(session, owner)
         if user is None:
