@@ -169,3 +169,50 @@ def test_on_sqlite_the_migrated_indexes_and_autoincrement_are_those_the_models_b
     finally:
         migrated.dispose()
         fresh.dispose()
+
+
+def test_samples_and_log_entries_made_before_thinning_keep_their_rows(engine: Engine) -> None:
+    """0009 rebuilds ``log_entries`` on SQLite and adds ``coarse`` to samples: nothing is lost,
+    old samples are fine ones, and a project's entries now go with the project."""
+    upgrade(engine, "0008")
+    stamp = "2026-11-01 00:00:00+00:00"
+    with engine.begin() as c:
+        c.execute(
+            text(
+                "INSERT INTO clusters (id, name, description, executor, enabled, created_at, status,"
+                " settings) VALUES (1, 'local', '', 'local', true, :t, '{}', '{}')"
+            ),
+            {"t": stamp},
+        )
+        c.execute(
+            text(
+                "INSERT INTO projects (id, name, description, requires_approval, priority_min, priority_max,"
+                " created_at, quota_days) VALUES (1, 'optics', '', false, -100, 100, :t, 30)"
+            ),
+            {"t": stamp},
+        )
+        c.execute(
+            text(
+                "INSERT INTO heartbeat_samples (cluster_id, agent, at, cores, running, cpu_percent, load1,"
+                " memory_total, memory_available) VALUES (1, 'a', :t, 2, 0, 5.0, 0.1, 100, 50)"
+            ),
+            {"t": stamp},
+        )
+        for project in (None, 1):
+            c.execute(
+                text(
+                    "INSERT INTO log_entries (at, level, source, kind, cluster_id, project_id, actor,"
+                    " message) VALUES (:t, 'info', 'server', 'test', 1, :p, 'server', 'kept')"
+                ),
+                {"t": stamp, "p": project},
+            )
+    upgrade(engine)
+    check(engine)
+    with engine.begin() as c:
+        assert c.execute(text("SELECT coarse FROM heartbeat_samples")).scalars().all() == [False]
+        assert c.execute(text("SELECT id, project_id FROM log_entries ORDER BY id")).all() == [
+            (1, None),
+            (2, 1),
+        ]
+        c.execute(text("DELETE FROM projects WHERE id = 1"))
+        assert c.execute(text("SELECT id FROM log_entries")).scalars().all() == [1]

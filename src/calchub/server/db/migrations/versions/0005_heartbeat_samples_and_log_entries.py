@@ -32,7 +32,6 @@ def upgrade() -> None:
         sa.Column("load1", sa.Double(), nullable=False),
         sa.Column("memory_total", sa.BigInteger(), nullable=False),
         sa.Column("memory_available", sa.BigInteger(), nullable=False),
-        sa.Column("coarse", sa.Boolean(), nullable=False),
         sa.ForeignKeyConstraint(
             ["cluster_id"],
             ["clusters.id"],
@@ -42,8 +41,6 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_heartbeat_samples")),
     )
     op.create_index("ix_heartbeat_samples_cluster_at", "heartbeat_samples", ["cluster_id", "at"])
-    op.create_index("ix_heartbeat_samples_agent_at", "heartbeat_samples", ["cluster_id", "agent", "at"])
-    op.create_index("ix_heartbeat_samples_coarse_at", "heartbeat_samples", ["coarse", "at"])
     op.create_table(
         "log_entries",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -67,7 +64,7 @@ def upgrade() -> None:
             ["project_id"],
             ["projects.id"],
             name=op.f("fk_log_entries_project_id_projects"),
-            ondelete="CASCADE",
+            ondelete="SET NULL",
         ),
         sa.ForeignKeyConstraint(
             ["calculation_id"],
@@ -76,12 +73,10 @@ def upgrade() -> None:
             ondelete="SET NULL",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_log_entries")),
-        sqlite_autoincrement=True,
     )
     op.create_index("ix_log_entries_at", "log_entries", ["at"])
     op.create_index("ix_log_entries_cluster", "log_entries", ["cluster_id", "id"])
     op.create_index("ix_log_entries_project", "log_entries", ["project_id", "id"])
-    op.create_index("ix_log_entries_calculation", "log_entries", ["calculation_id"])
 
 
 def downgrade() -> None:
