@@ -201,6 +201,10 @@ class Calculation(Base):
         # one project at a time (migration 0008).
         Index("ix_calculations_project_priority", "project_id", "priority", "id"),
         Index("ix_calculations_project_name", "project_id", "name", "id"),
+        # Core-hours used since a day: the runs that finished since then, of a project or an
+        # owner, without reading their whole history (migration 0010).
+        Index("ix_calculations_project_finished", "project_id", "finished_at"),
+        Index("ix_calculations_owner_finished", "owner_id", "finished_at"),
         # Never reuse an id: files in the artifact store are keyed by it.
         {"sqlite_autoincrement": True},
     )

@@ -59,13 +59,21 @@ def memberships_of(session: Session, user_id: int) -> list[ProjectMember]:
 
 
 def memberships_with_names(session: Session, user_id: int) -> list[tuple[str, str]]:
+    return named_memberships_of(session, [user_id]).get(user_id, [])
+
+
+def named_memberships_of(session: Session, user_ids: Sequence[int]) -> dict[int, list[tuple[str, str]]]:
+    """Each user's (project name, role), by project name, for many users in one query."""
     stmt = (
-        select(Project.name, ProjectMember.role)
+        select(ProjectMember.user_id, Project.name, ProjectMember.role)
         .join(ProjectMember, ProjectMember.project_id == Project.id)
-        .where(ProjectMember.user_id == user_id)
+        .where(ProjectMember.user_id.in_(user_ids))
         .order_by(Project.name)
     )
-    return [(row[0], row[1]) for row in session.execute(stmt)]
+    found: dict[int, list[tuple[str, str]]] = {}
+    for user_id, name, role in session.execute(stmt):
+        found.setdefault(user_id, []).append((name, role))
+    return found
 
 
 def members(session: Session, project_id: int) -> list[tuple[ProjectMember, str]]:
@@ -114,28 +122,34 @@ def calculation_count(session: Session, project_id: int) -> int:
 
 def counts(session: Session, column: Any, key: int) -> tuple[int, int]:
     """(held by agents, waiting to run) of one project (``column`` project_id) or owner."""
+    return counts_of(session, column, [key]).get(key, (0, 0))
+
+
+def counts_of(session: Session, column: Any, keys: Sequence[int]) -> dict[int, tuple[int, int]]:
+    """(held by agents, waiting to run) of each of these projects or owners, in one query."""
     stmt = (
-        select(Calculation.state, func.count())
-        .where(column == key, Calculation.state.in_(_HELD + _WAITING))
-        .group_by(Calculation.state)
+        select(column, Calculation.state, func.count())
+        .where(column.in_(keys), Calculation.state.in_(_HELD + _WAITING))
+        .group_by(column, Calculation.state)
     )
-    held = waiting = 0
-    for state, n in session.execute(stmt):
-        if state in _HELD:
-            held += n
-        else:
-            waiting += n
-    return held, waiting
+    found: dict[int, tuple[int, int]] = {}
+    for key, state, n in session.execute(stmt):
+        held, waiting = found.get(key, (0, 0))
+        found[key] = (held + n, waiting) if state in _HELD else (held, waiting + n)
+    return found
 
 
-def runs_since(session: Session, column: Any, key: int, since: datetime) -> Sequence[Row[Any]]:
-    """(cores, started_at, finished_at) of the runs of a project or owner that ran since ``since``."""
-    stmt = select(Calculation.cores, Calculation.started_at, Calculation.finished_at).where(
-        column == key,
-        Calculation.started_at.is_not(None),
-        (Calculation.finished_at.is_(None)) | (Calculation.finished_at >= since),
+def runs_since(session: Session, column: Any, keys: Sequence[int], since: datetime) -> Sequence[Row[Any]]:
+    """(key, cores, started_at, finished_at) of the runs of these projects or owners that ran
+    since ``since``: those that finished since (the ``(key, finished_at)`` index) and those
+    running now (the ``(key, state)`` index), never the whole history."""
+    columns = (column.label("key"), Calculation.cores, Calculation.started_at, Calculation.finished_at)
+    started = (column.in_(keys), Calculation.started_at.is_not(None))
+    finished = select(*columns).where(*started, Calculation.finished_at >= since)
+    running = select(*columns).where(
+        *started, Calculation.state.in_(_HELD), Calculation.finished_at.is_(None)
     )
-    return list(session.execute(stmt))
+    return list(session.execute(union_all(finished, running)))
 
 
 def _limited(session: Session, limit: int | None = None) -> list[tuple[str, int, int]]:

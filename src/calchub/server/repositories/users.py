@@ -52,8 +52,24 @@ def revoke_token(session: Session, token: ApiToken, at: datetime) -> None:
     session.flush()
 
 
-def listing(session: Session) -> list[User]:
-    return list(session.scalars(select(User).order_by(User.username)))
+def listing(
+    session: Session, text: str | None = None, role: str | None = None, blocked: bool | None = None
+) -> list[User]:
+    """Accounts by username: those whose username or email holds ``text`` (any case), of ``role``,
+    blocked or not."""
+    stmt = select(User).order_by(User.username)
+    if text:
+        escaped = text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        pattern = f"%{escaped}%"
+        stmt = stmt.where(
+            func.lower(User.username).like(pattern, escape="\\")
+            | func.lower(func.coalesce(User.email, "")).like(pattern, escape="\\")
+        )
+    if role:
+        stmt = stmt.where(User.role == role)
+    if blocked is not None:
+        stmt = stmt.where(User.is_active.is_(not blocked))
+    return list(session.scalars(stmt))
 
 
 def remove(session: Session, user: User) -> None:

@@ -39,6 +39,10 @@ def set_quotas(row: User | Project, quotas: wire.Quotas) -> None:
 
 
 def to_wire(session: Session, user: User) -> wire.User:
+    return _to_wire(user, project_repo.memberships_with_names(session, user.id))
+
+
+def _to_wire(user: User, member_of: list[tuple[str, str]]) -> wire.User:
     return wire.User(
         id=user.id,
         username=user.username,
@@ -47,15 +51,22 @@ def to_wire(session: Session, user: User) -> wire.User:
         blocked=not user.is_active,
         created_at=user.created_at,
         quotas=quotas_of(user),
-        projects=memberships(session, user.id),
+        projects=_to_wire_memberships(member_of),
     )
 
 
+def _many_to_wire(session: Session, users: list[User]) -> list[wire.User]:
+    """Users with their projects, from one query for the memberships however many users."""
+    member_of = project_repo.named_memberships_of(session, [u.id for u in users])
+    return [_to_wire(u, member_of.get(u.id, [])) for u in users]
+
+
 def memberships(session: Session, user_id: int) -> list[wire.Membership]:
-    return [
-        wire.Membership(project=name, role=ProjectRole(role))
-        for name, role in project_repo.memberships_with_names(session, user_id)
-    ]
+    return _to_wire_memberships(project_repo.memberships_with_names(session, user_id))
+
+
+def _to_wire_memberships(member_of: list[tuple[str, str]]) -> list[wire.Membership]:
+    return [wire.Membership(project=name, role=ProjectRole(role)) for name, role in member_of]
 
 
 def named(session: Session, username: str) -> User:
@@ -200,22 +211,14 @@ def remove(session: Session, caller: Caller, username: str) -> None:
 
 
 def listing(session: Session) -> list[wire.User]:
-    return [to_wire(session, u) for u in repo.listing(session)]
+    return _many_to_wire(session, repo.listing(session))
 
 
 def find(
     session: Session, text: str | None = None, role: str | None = None, blocked: bool | None = None
 ) -> list[wire.User]:
     """The accounts whose username or email holds ``text`` (in any case), of ``role``, blocked or not."""
-    needle = (text or "").strip().lower()
-    found = []
-    for user in repo.listing(session):
-        if needle and needle not in user.username.lower() and needle not in (user.email or "").lower():
-            continue
-        if (role and user.role != role) or (blocked is not None and user.is_active == blocked):
-            continue
-        found.append(to_wire(session, user))
-    return found
+    return _many_to_wire(session, repo.listing(session, (text or "").strip() or None, role, blocked))
 
 
 def show(session: Session, username: str) -> wire.User:

@@ -64,7 +64,8 @@ def listing_with_usage(session: Session, caller: Caller) -> list[tuple[wire.Proj
     """The caller's projects (every project, for those who see all) with what each uses of its quotas."""
     found = repo.listing(session, None if caller.sees_all else list(caller.projects))
     counts = repo.member_counts(session, [p.id for p in found])
-    return [(to_wire(p, caller, counts.get(p.id, 0)), quotas.usage(session, p)) for p in found]
+    used = quotas.usage_of(session, found)
+    return [(to_wire(p, caller, counts.get(p.id, 0)), used[p.id]) for p in found]
 
 
 def usage(session: Session, caller: Caller, name: str) -> wire.Usage:

@@ -67,33 +67,49 @@ def _check_one(
 
 
 def core_hours_used(session: Session, column: object, key: int, since: datetime) -> float:
+    return core_hours_of(session, column, {key: since}).get(key, 0.0)
+
+
+def core_hours_of(session: Session, column: object, since: dict[int, datetime]) -> dict[int, float]:
+    """Core-hours used by each project or owner (``column``) since its own start, in one query."""
     at = now()
-    total = 0.0
-    for row in repo.runs_since(session, column, key, since):
-        begin = max(row.started_at, since)
+    totals = dict.fromkeys(since, 0.0)
+    if not since:
+        return totals
+    for row in repo.runs_since(session, column, list(since), min(since.values())):
+        begin = max(row.started_at, since[row.key])
         end = row.finished_at or at
-        cores = row.cores
         if end > begin:
-            total += cores * (end - begin).total_seconds() / 3600
-    return total
+            totals[row.key] += row.cores * (end - begin).total_seconds() / 3600
+    return totals
 
 
 def usage(session: Session, project: Project) -> wire.Usage:
-    held, waiting = repo.counts(session, Calculation.project_id, project.id)
-    since = now() - timedelta(days=project.quota_days)
-    hours = core_hours_used(session, Calculation.project_id, project.id, since)
-    return wire.Usage(
-        project=project.name,
-        running=held,
-        queued=waiting,
-        core_hours=round(hours, 4),
-        since=since,
-        quotas=[
-            _use("max_running", held, project.max_running),
-            _use("max_queued", waiting, project.max_queued),
-            _use("core_hours", round(hours, 4), project.core_hours),
-        ],
-    )
+    return usage_of(session, [project])[project.id]
+
+
+def usage_of(session: Session, projects: Sequence[Project]) -> dict[int, wire.Usage]:
+    """What each project uses of its quotas, from two queries however many projects."""
+    starts = {p.id: now() - timedelta(days=p.quota_days) for p in projects}
+    counts = repo.counts_of(session, Calculation.project_id, list(starts))
+    hours = core_hours_of(session, Calculation.project_id, starts)
+    found: dict[int, wire.Usage] = {}
+    for project in projects:
+        held, waiting = counts.get(project.id, (0, 0))
+        used = round(hours[project.id], 4)
+        found[project.id] = wire.Usage(
+            project=project.name,
+            running=held,
+            queued=waiting,
+            core_hours=used,
+            since=starts[project.id],
+            quotas=[
+                _use("max_running", held, project.max_running),
+                _use("max_queued", waiting, project.max_queued),
+                _use("core_hours", used, project.core_hours),
+            ],
+        )
+    return found
 
 
 def _use(name: str, used: float, limit: float | None) -> wire.QuotaUse:
