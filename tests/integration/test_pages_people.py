@@ -82,7 +82,7 @@ def test_a_token_is_shown_once_works_with_its_scope_and_is_revoked_from_the_page
 ) -> None:
     alice = browser("alice")
     made = alice.post("/settings/tokens", data={"name": "notebook", "read_only": "on", "days": "7"})
-    assert made.status_code == 201
+    assert made.status_code == 201 and made.headers["cache-control"] == "no-store", "kept by no cache"
     secret = re.search(r'id="new-token" value="(chu_[^"]+)"', made.text)
     assert secret and 'id="copy-token"' in made.text and "it is not shown again" in made.text
     with Client(server.url, secret.group(1)) as token:

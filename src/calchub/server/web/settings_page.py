@@ -137,7 +137,9 @@ def create_token(
             session, who.caller.id, body.name, auth.token_lifetime(body.days), body.scope.value
         )
         issued = {"id": record.id, "name": record.name, "secret": secret}
-    return _page(hub, request, who, status=201, issued=issued)
+    response = _page(hub, request, who, status=201, issued=issued)
+    response.headers["Cache-Control"] = "no-store"  # the secret is in this answer, and only here
+    return response
 
 
 @router.post("/settings/tokens/{token_id}/revoke", response_class=HTMLResponse)
