@@ -15,9 +15,6 @@ from calchub.contracts import activity as wire
 from calchub.contracts.calculations import MAX_ID
 from calchub.server.api.deps import HubDep, LogReader, LogsAdmin, Recheck
 from calchub.server.services import activity
-from calchub.server.services.errors import ServiceError
-from calchub.server.services.unit import CALLERS
-from calchub.server.services.wakeups import wait_first
 
 router = APIRouter(prefix="/logs", tags=["logs"])
 EntryId = Annotated[int | None, Query(ge=0, le=MAX_ID)]
@@ -79,7 +76,7 @@ async def feed(
     if chosen.after_id is None:
         chosen.after_id = await run_in_threadpool(_latest, hub)
     # The first round here, so that a bad filter (an unknown cluster) is answered, not streamed.
-    events = _events(hub)
+    events = activity.watched(hub.wakeups)
     first = await run_in_threadpool(_page, hub, lambda: user, chosen)
     return StreamingResponse(_follow(hub, again, chosen, events, first), media_type="application/x-ndjson")
 
@@ -95,28 +92,16 @@ def _latest(hub: HubDep) -> int:
         return activity.latest_id(session)
 
 
-def _events(hub: HubDep) -> list[asyncio.Event]:
-    """What wakes a follower: a new entry (here or on another replica), or a change to anyone's
-    rights, after which it asks again whether its caller may go on."""
-    return [hub.wakeups.current(activity.LOGS), hub.wakeups.current(CALLERS)]
-
-
 async def _follow(
     hub: HubDep, again: Recheck, chosen: activity.Filters, events: list[asyncio.Event], page: wire.LogPage
 ) -> AsyncIterator[bytes]:
-    """Entries as they are committed, one JSON line each, oldest first; ``page`` is the first
-    round, read after ``events`` were taken, so nothing committed in between is missed."""
-    while True:
-        if page.items:
-            chosen.after_id = page.items[0].id
-            yield "".join(entry.model_dump_json() + "\n" for entry in reversed(page.items)).encode()
-        if len(page.items) < chosen.limit:  # else more came than one page holds: read on at once
-            await wait_first(events, 15.0)
-        events = _events(hub)
-        try:
-            page = await run_in_threadpool(_page, hub, again, chosen)
-        except ServiceError:
-            return
+    """Entries as they are committed, one JSON line each, oldest first."""
+
+    async def read(filters: activity.Filters) -> wire.LogPage:
+        return await run_in_threadpool(_page, hub, again, filters)
+
+    async for entries in activity.follow(hub.wakeups, chosen, events, page, read):
+        yield "".join(entry.model_dump_json() + "\n" for entry in reversed(entries)).encode()
 
 
 @router.delete("", response_model=wire.Purged)

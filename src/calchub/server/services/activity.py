@@ -9,6 +9,8 @@ entries, moderators and admins for the service's.
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -21,8 +23,9 @@ from calchub.server.db.tables import Cluster, LogEntry, now
 from calchub.server.repositories import clusters as cluster_repo
 from calchub.server.repositories import log_entries as repo
 from calchub.server.services.auth import Caller
-from calchub.server.services.errors import Forbidden, Invalid, NotFound
-from calchub.server.services.unit import wake
+from calchub.server.services.errors import Forbidden, Invalid, NotFound, ServiceError
+from calchub.server.services.unit import CALLERS, wake
+from calchub.server.services.wakeups import Wakeups, wait_first
 
 #: The wake-up of every live feed: a new entry was committed.
 LOGS = "logs"
@@ -181,3 +184,33 @@ def _cutoff(caller: Caller, before: datetime) -> datetime:
             "before",
         )
     return cutoff
+
+
+def watched(wakeups: Wakeups) -> list[asyncio.Event]:
+    """What wakes a follower of the feed: a new entry (here or on another replica), or a change
+    to anyone's rights, after which it asks again whether its caller may go on."""
+    return [wakeups.current(LOGS), wakeups.current(CALLERS)]
+
+
+async def follow(
+    wakeups: Wakeups,
+    filters: Filters,
+    events: list[asyncio.Event],
+    first: wire.LogPage,
+    read: Callable[[Filters], Awaitable[wire.LogPage]],
+) -> AsyncIterator[list[wire.LogEntry]]:
+    """The new entries, newest first, each time some are committed, until ``read`` is refused
+    (the caller lost the right). ``first`` is the first round, read after ``events`` were taken
+    (:func:`watched`), so nothing committed in between is missed."""
+    page = first
+    while True:
+        if page.items:
+            filters.after_id = page.items[0].id
+            yield page.items
+        if len(page.items) < filters.limit:  # else more came than one round holds: read on at once
+            await wait_first(events, 15.0)
+        events = watched(wakeups)
+        try:
+            page = await read(filters)
+        except ServiceError:
+            return

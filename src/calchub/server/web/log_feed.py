@@ -22,8 +22,6 @@ from calchub.contracts.calculations import MAX_ID
 from calchub.domain.permissions import Action
 from calchub.server.services import activity, clusters
 from calchub.server.services.errors import Invalid, ServiceError
-from calchub.server.services.unit import CALLERS
-from calchub.server.services.wakeups import wait_first
 from calchub.server.web.rendering import allowed, render, sse, templates
 from calchub.server.web.session import HubDep, PageViewer, Viewer
 
@@ -123,15 +121,11 @@ async def stream(
     filters = _filters(level, source, cluster, kind, q)
     filters.after_id, filters.limit = after_id, STREAM_BATCH
     # The first round here, so that a bad filter or a lost right is answered, not streamed.
-    events = _events(hub)
+    events = activity.watched(hub.wakeups)
     first = await run_in_threadpool(_round, hub, who, filters)
     body = _entries(hub, who, filters, events, first)
     headers = {"Cache-Control": "no-store"}
     return who.finish(request, StreamingResponse(body, media_type="text/event-stream", headers=headers))
-
-
-def _events(hub: HubDep) -> list[Any]:
-    return [hub.wakeups.current(activity.LOGS), hub.wakeups.current(CALLERS)]
 
 
 def _round(hub: HubDep, who: Viewer, filters: activity.Filters) -> wire.LogPage:
@@ -144,17 +138,12 @@ async def _entries(
     hub: HubDep, who: Viewer, filters: activity.Filters, events: list[Any], page: wire.LogPage
 ) -> AsyncIterator[bytes]:
     rows = templates.get_template("partials/log_rows.html")
-    while True:
-        if page.items:
-            filters.after_id = page.items[0].id
-            yield sse("entry", rows.render(rows=page.items).strip())
-        if len(page.items) < filters.limit:  # else more came than one event holds: read on at once
-            await wait_first(events, 15.0)
-        events = _events(hub)
-        try:
-            page = await run_in_threadpool(_round, hub, who, filters)
-        except ServiceError:
-            return
+
+    async def read(chosen: activity.Filters) -> wire.LogPage:
+        return await run_in_threadpool(_round, hub, who, chosen)
+
+    async for entries in activity.follow(hub.wakeups, filters, events, page, read):
+        yield sse("entry", rows.render(rows=entries).strip())
 
 
 def _purge_form(**state: Any) -> dict[str, Any]:
