@@ -192,6 +192,46 @@ def test_core_hours_are_counted_from_the_runs_and_refuse_work_once_spent(
     assert fits.state == "queued"
 
 
+def test_core_hours_count_only_the_period_and_what_runs_now(
+    client: Client, make_user: Callable[..., Client], settings: Any
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from sqlalchemy import select
+
+    from calchub.server.db.tables import Calculation, Project
+    from calchub.server.hub import Hub
+    from calchub.server.services import quotas
+
+    client.create_project("span", quotas={"core_hours": 1000, "quota_days": 7})
+    client.create_project("other", quotas={"core_hours": 1000, "quota_days": 30})
+    alice = _member(client, make_user, "span")
+    client.add_member("other", "alice")
+    at = datetime.now(UTC)
+    week = timedelta(days=7)
+    runs = [  # project, cores, state, started, finished
+        ("span", 2, "completed", at - week - timedelta(hours=1), at - week + timedelta(hours=2)),  # 2 h in
+        ("span", 3, "running", at - timedelta(hours=1), None),  # 1 h so far
+        ("span", 8, "failed", at - week - timedelta(hours=5), at - week - timedelta(hours=1)),  # before
+        ("span", 64, "queued", None, None),
+        ("other", 1, "completed", at - timedelta(days=20), at - timedelta(days=19)),  # 24 h, its 30 days
+    ]
+    ids = [alice.submit(["x"], project=run[0], resources={"cores": run[1]}).id for run in runs]
+    hub = Hub.from_settings(settings)
+    with hub.uow() as session:
+        for calc_id, (_, _, state, start, end) in zip(ids, runs, strict=True):
+            row = session.get(Calculation, calc_id)
+            assert row is not None
+            row.state, row.started_at, row.finished_at = state, start, end
+        # The projects page asks for all projects at once: the same figures.
+        projects = list(session.scalars(select(Project).where(Project.name.in_(["span", "other"]))))
+        listed = {u.project: u.core_hours for u in quotas.usage_of(session, projects).values()}
+    hub.engine.dispose()
+    assert client.usage("span").core_hours == pytest.approx(2 * 2 + 3 * 1, abs=0.01)
+    assert client.usage("other").core_hours == pytest.approx(24, abs=0.01)
+    assert listed["span"] == pytest.approx(7, abs=0.01) and listed["other"] == pytest.approx(24, abs=0.01)
+
+
 def test_a_project_is_named_by_its_members_only(client: Client, make_user: Callable[..., Client]) -> None:
     client.create_project("closed")
     eve = make_user("eve")

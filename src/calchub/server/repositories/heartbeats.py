@@ -6,34 +6,14 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Integer, Row, delete, func, insert, literal_column, select, update
-from sqlalchemy.ext.compiler import compiles
+from sqlalchemy import Integer, Row, delete, func, insert, literal_column, select, update
 from sqlalchemy.orm import Session
-from sqlalchemy.sql.compiler import SQLCompiler
-from sqlalchemy.sql.functions import FunctionElement
 
+from calchub.server.db.functions import epoch
 from calchub.server.db.tables import HeartbeatSample
 
 #: What thinning reads and writes of a sample.
 MEASURES = ("cores", "running", "cpu_percent", "load1", "memory_total", "memory_available")
-
-
-class epoch(FunctionElement[int]):
-    """Whole seconds since 1970 of a timestamp, as an integer, on either database."""
-
-    type = BigInteger()
-    inherit_cache = True
-    name = "epoch"
-
-
-@compiles(epoch)
-def _epoch(element: epoch, compiler: SQLCompiler, **kw: Any) -> str:
-    return f"CAST(FLOOR(EXTRACT(EPOCH FROM {compiler.process(element.clauses, **kw)})) AS BIGINT)"
-
-
-@compiles(epoch, "sqlite")
-def _epoch_sqlite(element: epoch, compiler: SQLCompiler, **kw: Any) -> str:
-    return f"CAST(strftime('%s', {compiler.process(element.clauses, **kw)}) AS INTEGER)"
 
 
 def latest_at(session: Session, cluster_id: int, agent: str) -> datetime | None:

@@ -6,10 +6,11 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, delete, func, literal, select, union_all
+from sqlalchemy import BigInteger, Row, case, delete, func, literal, select, union_all
 from sqlalchemy.orm import Session
 
 from calchub.domain.states import HELD, WAITING_TO_RUN
+from calchub.server.db.functions import epoch
 from calchub.server.db.tables import Calculation, Project, ProjectMember, User
 
 _HELD = [s.value for s in HELD]
@@ -139,17 +140,31 @@ def counts_of(session: Session, column: Any, keys: Sequence[int]) -> dict[int, t
     return found
 
 
-def runs_since(session: Session, column: Any, keys: Sequence[int], since: datetime) -> Sequence[Row[Any]]:
-    """(key, cores, started_at, finished_at) of the runs of these projects or owners that ran
-    since ``since``: those that finished since (the ``(key, finished_at)`` index) and those
-    running now (the ``(key, state)`` index), never the whole history."""
-    columns = (column.label("key"), Calculation.cores, Calculation.started_at, Calculation.finished_at)
-    started = (column.in_(keys), Calculation.started_at.is_not(None))
-    finished = select(*columns).where(*started, Calculation.finished_at >= since)
-    running = select(*columns).where(
-        *started, Calculation.state.in_(_HELD), Calculation.finished_at.is_(None)
+def core_seconds_finished(
+    session: Session, column: Any, keys: Sequence[int], since: datetime
+) -> dict[int, float]:
+    """Core-seconds of the runs of these projects or owners that finished since ``since``, the
+    part of each run after ``since``: summed by the database from the ``(key, finished_at)``
+    index, never reading the runs themselves nor the whole history."""
+    start, from_ = epoch(Calculation.started_at), literal(int(since.timestamp()), BigInteger)
+    seconds = epoch(Calculation.finished_at) - case((start > from_, start), else_=from_)
+    stmt = (
+        select(column, func.sum(Calculation.cores * seconds))
+        .where(column.in_(keys), Calculation.started_at.is_not(None), Calculation.finished_at >= since)
+        .group_by(column)
     )
-    return list(session.execute(union_all(finished, running)))
+    return {key: float(total or 0) for key, total in session.execute(stmt)}
+
+
+def running(session: Session, column: Any, keys: Sequence[int]) -> Sequence[Row[Any]]:
+    """(key, cores, started_at) of the runs of these projects or owners going on now."""
+    stmt = select(column.label("key"), Calculation.cores, Calculation.started_at).where(
+        column.in_(keys),
+        Calculation.state.in_(_HELD),
+        Calculation.started_at.is_not(None),
+        Calculation.finished_at.is_(None),
+    )
+    return list(session.execute(stmt))
 
 
 def _limited(session: Session, limit: int | None = None) -> list[tuple[str, int, int]]:

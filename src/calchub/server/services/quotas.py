@@ -71,16 +71,21 @@ def core_hours_used(session: Session, column: object, key: int, since: datetime)
 
 
 def core_hours_of(session: Session, column: object, since: dict[int, datetime]) -> dict[int, float]:
-    """Core-hours used by each project or owner (``column``) since its own start, in one query."""
+    """Core-hours used by each project or owner (``column``) since its own start: the runs that
+    finished since then, summed by the database (one query for each length of period, most often
+    one), and those running now."""
     at = now()
     totals = dict.fromkeys(since, 0.0)
-    if not since:
-        return totals
-    for row in repo.runs_since(session, column, list(since), min(since.values())):
+    by_start: dict[datetime, list[int]] = {}
+    for key, start in since.items():
+        by_start.setdefault(start, []).append(key)
+    for start, keys in by_start.items():
+        for key, seconds in repo.core_seconds_finished(session, column, keys, start).items():
+            totals[key] += seconds / 3600
+    for row in repo.running(session, column, list(since)) if since else []:
         begin = max(row.started_at, since[row.key])
-        end = row.finished_at or at
-        if end > begin:
-            totals[row.key] += row.cores * (end - begin).total_seconds() / 3600
+        if at > begin:
+            totals[row.key] += row.cores * (at - begin).total_seconds() / 3600
     return totals
 
 
@@ -90,7 +95,8 @@ def usage(session: Session, project: Project) -> wire.Usage:
 
 def usage_of(session: Session, projects: Sequence[Project]) -> dict[int, wire.Usage]:
     """What each project uses of its quotas, from two queries however many projects."""
-    starts = {p.id: now() - timedelta(days=p.quota_days) for p in projects}
+    at = now()  # one moment for all: projects of the same period are summed together
+    starts = {p.id: at - timedelta(days=p.quota_days) for p in projects}
     counts = repo.counts_of(session, Calculation.project_id, list(starts))
     hours = core_hours_of(session, Calculation.project_id, starts)
     found: dict[int, wire.Usage] = {}
