@@ -12,14 +12,14 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.orm import Session
 
 from calchub.contracts import activity as wire
 from calchub.domain.permissions import Action, LogScope, log_scope
-from calchub.server.db.tables import Cluster, LogEntry, now
+from calchub.server.db.tables import Cluster, LogEntry, as_utc, now
 from calchub.server.repositories import clusters as cluster_repo
 from calchub.server.repositories import log_entries as repo
 from calchub.server.services.auth import Caller
@@ -110,8 +110,8 @@ def feed(session: Session, caller: Caller, filters: Filters) -> wire.LogPage:
         cluster_id=_cluster_id(session, filters.cluster),
         calculation_id=filters.calculation_id,
         text=filters.text or None,
-        since=_utc(filters.since),
-        before=_utc(filters.before),
+        since=filters.since and as_utc(filters.since),
+        before=filters.before and as_utc(filters.before),
         before_id=filters.before_id,
         after_id=filters.after_id,
         limit=filters.limit,
@@ -134,13 +134,6 @@ def _cluster_id(session: Session, name: str | None) -> int | None:
     if cluster is None:
         raise NotFound(f"no cluster named {name!r}", "cluster")
     return cluster.id
-
-
-def _utc(when: datetime | None) -> datetime | None:
-    """A time without a zone is read as UTC."""
-    if when is None or when.tzinfo is not None:
-        return when
-    return when.replace(tzinfo=UTC)
 
 
 def to_wire(entry: LogEntry, cluster: str | None, project: str | None) -> wire.LogEntry:
@@ -177,7 +170,7 @@ def _cutoff(caller: Caller, before: datetime) -> datetime:
     """``before`` in UTC, for an admin, and not in the future."""
     if not caller.may(Action.LOGS_DELETE):
         raise Forbidden(f"a {caller.role} may not delete log entries ({Action.LOGS_DELETE.value})")
-    cutoff = before if before.tzinfo is not None else before.replace(tzinfo=UTC)
+    cutoff = as_utc(before)
     if cutoff > now():
         raise Invalid(
             f"{cutoff:%Y-%m-%d %H:%M} UTC is in the future: only entries older than a past time are deleted",

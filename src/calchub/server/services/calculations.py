@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from types import SimpleNamespace
 from typing import Any, Protocol
 
@@ -22,7 +22,7 @@ from calchub.calctypes.registry import Registry
 from calchub.contracts import calculations as wire
 from calchub.domain.permissions import Action
 from calchub.domain.states import CANCELLABLE, RETRYABLE, TERMINAL, State, retry_target
-from calchub.server.db.tables import Calculation, CalculationFile, Cluster, Project, now
+from calchub.server.db.tables import Calculation, CalculationFile, Cluster, Project, as_utc, now
 from calchub.server.repositories import calculations as repo
 from calchub.server.repositories import clusters as cluster_repo
 from calchub.server.repositories import projects as project_repo
@@ -366,14 +366,11 @@ def list_query(
         query.untyped = True
     elif calctype:
         query.calctype = calctype
-    query.created_from, query.created_before = _utc(submitted_from), _utc(submitted_before)
+    query.created_from = submitted_from and as_utc(submitted_from)
+    query.created_before = submitted_before and as_utc(submitted_before)
     if cursor:
         query.after = decode_cursor(cursor)
     return query
-
-
-def _utc(moment: datetime | None) -> datetime | None:
-    return moment.replace(tzinfo=UTC) if moment is not None and moment.tzinfo is None else moment
 
 
 def search(

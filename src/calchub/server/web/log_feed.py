@@ -9,7 +9,7 @@ who the viewer is on every round, so a blocked viewer's feed stops.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
@@ -152,14 +152,14 @@ def _purge_form(**state: Any) -> dict[str, Any]:
 
 
 def _cutoff(before: str) -> datetime:
-    """The form's date (or date and time), in UTC."""
+    """The form's date (or date and time); without a zone, the service reads it as UTC."""
     if not before.strip():
         raise Invalid("give the date before which entries are deleted", "before")
     try:
         parsed = datetime.fromisoformat(before.strip())
     except ValueError:
         raise Invalid(f"{before!r} is not a date such as 2026-01-31", "before") from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    return parsed
 
 
 @router.post("/logs/delete", response_class=HTMLResponse)
