@@ -15,6 +15,7 @@ from calchub.client import Client
 from calchub.server.hub import Hub
 from calchub.server.services import overview
 from calchub.server.settings import Settings
+from calchub.server.web import cluster_pages
 from calchub.testing import ServerThread
 from tests.integration.helpers import PAGE_PASSWORD
 
@@ -168,8 +169,14 @@ def _events(lines: Iterator[str], wanted: set[str]) -> dict[str, str]:
     pytest.fail(f"the stream ended before {wanted - found.keys()}")
 
 
+@pytest.fixture
+def eager(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Streams send each snapshot at once, not at most one each few seconds."""
+    monkeypatch.setattr(cluster_pages, "EVERY_SECONDS", 0.0)
+
+
 def test_a_cluster_pages_stream_sends_the_load_again_when_a_sample_is_written(
-    browser: Callable[[str], httpx.Client], people: None, server: ServerThread, made: Any
+    browser: Callable[[str], httpx.Client], people: None, server: ServerThread, made: Any, eager: None
 ) -> None:
     uma = browser("uma")
     with uma.stream("GET", "/clusters/local/live?hours=1") as stream:
@@ -191,7 +198,12 @@ def test_a_cluster_pages_stream_sends_the_load_again_when_a_sample_is_written(
 
 
 def test_the_dashboard_streams_every_clusters_cards_and_load(
-    browser: Callable[[str], httpx.Client], people: None, server: ServerThread, made: Any, client: Client
+    browser: Callable[[str], httpx.Client],
+    people: None,
+    server: ServerThread,
+    made: Any,
+    client: Client,
+    eager: None,
 ) -> None:
     client.register_cluster("hpc1", "", "slurm")
     hpc1 = client.cluster("hpc1")

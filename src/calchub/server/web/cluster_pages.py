@@ -40,6 +40,8 @@ Hours = Annotated[float, Query(gt=0, le=wire.MAX_LOAD_HOURS)]
 #: and sends the agents' state at least this often, so an agent that went quiet turns offline.
 STREAM_SECONDS = 600.0
 QUIET_SECONDS = 15.0
+#: Samples come from every agent of every cluster: a stream sends at most one snapshot this often.
+EVERY_SECONDS = 3.0
 
 
 def _stale_after(hub: HubDep) -> timedelta:
@@ -258,15 +260,21 @@ async def _events(
     chunks: list[bytes],
 ) -> AsyncIterator[bytes]:
     """``chunks`` now, then a new snapshot whenever a sample is written (or ``QUIET_SECONDS``
-    pass), until ``STREAM_SECONDS`` have passed or the viewer may no longer watch."""
+    pass), at most one each ``EVERY_SECONDS``, until ``STREAM_SECONDS`` have passed or the viewer
+    may no longer watch."""
     yield b"retry: 2000\n\n"
     ends = time.monotonic() + STREAM_SECONDS
     while True:
+        sent = time.monotonic()
         for chunk in chunks:
             yield chunk
-        if time.monotonic() >= ends:
+        if sent >= ends:
             return
-        await wait_first(events, min(QUIET_SECONDS, ends - time.monotonic()))
+        await wait_first(events, min(QUIET_SECONDS, ends - sent))
+        # Samples that come close together make one snapshot: those written during the pause
+        # are in it, as the events are taken again only after it.
+        if (pause := sent + EVERY_SECONDS - time.monotonic()) > 0:
+            await asyncio.sleep(pause)
         events = [hub.wakeups.current(k) for k in keys]
         try:
             chunks = await run_in_threadpool(snapshot)
