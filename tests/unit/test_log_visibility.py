@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from calchub.contracts.activity import LEVELS, at_least
-from calchub.domain.permissions import ROLE_ACTIONS, Action, Role, log_scope, may_see_log_entry
+from calchub.domain.permissions import ROLE_ACTIONS, Action, Role, log_scope
 
 MINE, THEIRS, CLUSTER = 1, 2, 7
 
@@ -25,7 +25,7 @@ EXPECTED = {
 def test_each_role_sees_the_entries_described(entry: str, role: Role) -> None:
     (project_id, cluster_id), seen_by = EXPECTED[entry]
     mine = {MINE} if role is Role.USER else set()
-    assert may_see_log_entry(role, mine, project_id=project_id, cluster_id=cluster_id) is seen_by[role]
+    assert log_scope(role, mine).sees(project_id, cluster_id) is seen_by[role]
 
 
 def test_a_user_in_no_project_sees_only_the_clusters_entries() -> None:

@@ -186,8 +186,3 @@ def log_scope(role: Role | str, projects: Collection[int]) -> LogScope:
         service=Role(role) in SERVICE_LOG_READERS,
     )
 
-
-def may_see_log_entry(
-    role: Role | str, projects: Collection[int], *, project_id: int | None, cluster_id: int | None
-) -> bool:
-    return log_scope(role, projects).sees(project_id, cluster_id)

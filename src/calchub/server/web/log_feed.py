@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Form, Query, Request, Response
+from fastapi import APIRouter, Depends, Form, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, StreamingResponse
 
@@ -34,6 +34,20 @@ Short = Annotated[str, Query(max_length=100)]
 LABELS = {"level": "Level", "source": "Source", "cluster": "Cluster", "kind": "Kind", "q": "Search"}
 
 
+def feed_form(
+    level: Short = "",
+    source: Short = "",
+    cluster: Short = "",
+    kind: Short = "",
+    q: Annotated[str, Query(max_length=200)] = "",
+) -> dict[str, str]:
+    """The filter form's fields as the page and its stream take them."""
+    return {"level": level, "source": source, "cluster": cluster, "kind": kind, "q": q}
+
+
+FeedForm = Annotated[dict[str, str], Depends(feed_form)]
+
+
 def _filters(level: str, source: str, cluster: str, kind: str, q: str) -> activity.Filters:
     """The filter form's fields as the service's filters; a value no field offers is ``Invalid``."""
     if level and level not in wire.LEVELS:
@@ -42,9 +56,8 @@ def _filters(level: str, source: str, cluster: str, kind: str, q: str) -> activi
         raise Invalid(f"the source is agent or server, not {source!r}", "source")
     if len(kind) > 60:
         raise Invalid("a kind is at most 60 characters", "kind")
-    chosen = level if level in wire.LEVELS else None
     return activity.Filters(
-        level=chosen,
+        level=level or None,
         source=source or None,
         cluster=cluster or None,
         kind=kind or None,
@@ -57,15 +70,10 @@ def logs(
     hub: HubDep,
     request: Request,
     who: PageViewer,
-    level: Short = "",
-    source: Short = "",
-    cluster: Short = "",
-    kind: Short = "",
-    q: Annotated[str, Query(max_length=200)] = "",
+    form: FeedForm,
     before_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
 ) -> Response:
     allowed(who, Action.LOGS_READ)
-    form = {"level": level, "source": source, "cluster": cluster, "kind": kind, "q": q}
     context = _feed(hub, who, form, before_id)
     if request.headers.get("HX-Request") and request.headers.get("HX-Target") == "log-feed":
         return render(request, who, "partials/log_feed.html", **context)
@@ -109,16 +117,12 @@ async def stream(
     hub: HubDep,
     request: Request,
     who: PageViewer,
-    level: Short = "",
-    source: Short = "",
-    cluster: Short = "",
-    kind: Short = "",
-    q: Annotated[str, Query(max_length=200)] = "",
+    form: FeedForm,
     after_id: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
 ) -> Response:
     """New entries as server-sent ``entry`` events, each the table rows to put at the top."""
     allowed(who, Action.LOGS_READ)
-    filters = _filters(level, source, cluster, kind, q)
+    filters = _filters(**form)
     filters.after_id, filters.limit = after_id, STREAM_BATCH
     # The first round here, so that a bad filter or a lost right is answered, not streamed.
     events = activity.watched(hub.wakeups)
