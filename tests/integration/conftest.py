@@ -95,14 +95,19 @@ def make_user(settings: Settings, server: ServerThread) -> Iterator[Callable[...
 
 @pytest.fixture
 def browser(server: ServerThread) -> Iterator[Callable[..., httpx.Client]]:
-    """``browser("alice")``: an HTTP client signed in through the sign-in page, keeping its cookies."""
+    """``browser("alice")``: an HTTP client signed in through the sign-in page, keeping its cookies;
+    ``browser(token=...)`` carries a credential as its access cookie, as a hand-made request could."""
     opened: list[httpx.Client] = []
 
-    def sign_in(username: str, password: str = PAGE_PASSWORD) -> httpx.Client:
-        http = httpx.Client(base_url=server.url, timeout=10)
+    def sign_in(
+        username: str | None = None, password: str = PAGE_PASSWORD, token: str | None = None
+    ) -> httpx.Client:
+        cookies = {"calchub_access": token} if token else None
+        http = httpx.Client(base_url=server.url, timeout=30, cookies=cookies)
         opened.append(http)
-        answer = http.post("/login", data={"username": username, "password": password, "next": "/"})
-        assert answer.status_code == 303, answer.text
+        if username:
+            answer = http.post("/login", data={"username": username, "password": password, "next": "/"})
+            assert answer.status_code == 303, answer.text
         return http
 
     yield sign_in

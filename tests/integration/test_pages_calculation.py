@@ -18,33 +18,13 @@ from calchub.client.errors import NotFound
 from calchub.contracts.results import ResultSet, Scalar, Table
 from calchub.server.settings import Settings
 from calchub.testing import ServerThread
-from tests.integration.helpers import claim, outcome
+from tests.integration.helpers import PAGE_PASSWORD, claim, outcome
 
-PASSWORD = "a calculation page password"
+PASSWORD = PAGE_PASSWORD
 RETRY = "Retry</button>"
 DELETE = "Delete for good</button>"
 STREAM = re.compile(r'sse-connect="([^"]+)"')
 EVENT_IDS = re.compile(r'<li id="event-(\d+)"')
-
-
-@pytest.fixture
-def browser(server: ServerThread) -> Iterator[Callable[..., httpx.Client]]:
-    """``browser("alice")`` signs in through the sign-in page; ``browser(token=...)`` carries a
-    personal token as its access cookie, as a hand-made request could."""
-    opened: list[httpx.Client] = []
-
-    def open_as(username: str | None = None, token: str | None = None) -> httpx.Client:
-        cookies = {"calchub_access": token} if token else None
-        http = httpx.Client(base_url=server.url, timeout=10, cookies=cookies)
-        opened.append(http)
-        if username:
-            answer = http.post("/login", data={"username": username, "password": PASSWORD, "next": "/"})
-            assert answer.status_code == 303, answer.text
-        return http
-
-    yield open_as
-    for http in opened:
-        http.close()
 
 
 @pytest.fixture

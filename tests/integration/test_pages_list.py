@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -18,27 +18,11 @@ from calchub.server.settings import Settings
 from calchub.server.web import calculation_list
 from calchub.server.web.session import Viewer
 from calchub.testing import ServerThread
+from tests.integration.helpers import PAGE_PASSWORD
 
-PASSWORD = "a list page password"
+PASSWORD = PAGE_PASSWORD
 HTMX = {"HX-Request": "true"}
-Browser = Callable[[str], httpx.Client]
-
-
-@pytest.fixture
-def signed_in(server: ServerThread) -> Iterator[Browser]:
-    """``signed_in("alice")``: an HTTP client signed in through the sign-in page, keeping its cookies."""
-    opened: list[httpx.Client] = []
-
-    def sign_in(username: str) -> httpx.Client:
-        http = httpx.Client(base_url=server.url, timeout=30)
-        opened.append(http)
-        answer = http.post("/login", data={"username": username, "password": PASSWORD, "next": "/"})
-        assert answer.status_code == 303, answer.text
-        return http
-
-    yield sign_in
-    for http in opened:
-        http.close()
+Browser = Callable[..., httpx.Client]
 
 
 @pytest.fixture
@@ -63,12 +47,12 @@ def _bulk(http: httpx.Client, action: str, ids: list[Any], **extra: str) -> http
 
 
 def test_type_and_submission_dates_filter_the_list_and_stay_in_the_next_page_link(
-    signed_in: Browser, people: dict[str, Client]
+    browser: Browser, people: dict[str, Client]
 ) -> None:
     alice = people["alice"]
     typed = alice.submit(type="shell", inputs={"script": "true"}, name="typed")
     plain = alice.submit_many([{"command": ["true"], "name": f"plain-{n}"} for n in range(51)])
-    page = signed_in("alice")
+    page = browser("alice")
     form = page.get("/calculations").text
     assert '<label for="f-name">Search by name</label>' in form and 'type="search"' in form
     assert '<label for="f-type">Type</label>' in form and '<option value="shell"' in form
@@ -98,10 +82,10 @@ def test_type_and_submission_dates_filter_the_list_and_stay_in_the_next_page_lin
 
 
 def test_a_date_range_the_wrong_way_round_is_the_services_message_not_a_crash(
-    signed_in: Browser, people: dict[str, Client]
+    browser: Browser, people: dict[str, Client]
 ) -> None:
     people["alice"].submit(["true"])
-    page = signed_in("alice")
+    page = browser("alice")
     wrong = page.get("/calculations?submitted_from=2024-05-02&submitted_before=2024-05-01")
     assert wrong.status_code == 422
     assert '<p class="error" role="alert">the first day is after the last one</p>' in wrong.text
@@ -115,10 +99,10 @@ def test_a_date_range_the_wrong_way_round_is_the_services_message_not_a_crash(
 
 
 def test_a_favorite_is_toggled_on_and_off_with_htmx_and_without(
-    signed_in: Browser, people: dict[str, Client]
+    browser: Browser, people: dict[str, Client]
 ) -> None:
     calc = people["alice"].submit(["true"], project="optics")
-    alice = signed_in("alice")
+    alice = browser("alice")
     assert f'aria-label="Add {calc.id} to favorites"' in alice.get("/calculations").text
 
     starred = alice.post(f"/calculations/{calc.id}/favorite", data={"on": "true"}, headers=HTMX)
@@ -132,17 +116,17 @@ def test_a_favorite_is_toggled_on_and_off_with_htmx_and_without(
     assert (plain.status_code, plain.headers["location"]) == (303, "/calculations?state=queued")
     assert not people["alice"].get(calc.id).favorite
     assert alice.post(f"/calculations/{calc.id}/favorite", data={"on": "maybe"}).status_code == 422
-    assert signed_in("eve").post(f"/calculations/{calc.id}/favorite", data={"on": "true"}).status_code == 404
+    assert browser("eve").post(f"/calculations/{calc.id}/favorite", data={"on": "true"}).status_code == 404
 
 
 def test_bulk_cancel_acts_on_each_and_says_why_one_was_refused(
-    signed_in: Browser, people: dict[str, Client]
+    browser: Browser, people: dict[str, Client]
 ) -> None:
     alice = people["alice"]
     queued = [alice.submit(["true"], name=f"q{n}").id for n in range(3)]
     done = alice.submit(["true"], name="done").id
     alice.cancel(done)
-    page = signed_in("alice")
+    page = browser("alice")
     listing = page.get("/calculations").text
     for calc_id in [*queued, done]:
         assert f'<label for="pick-{calc_id}" class="visually-hidden">Select {calc_id}</label>' in listing
@@ -156,12 +140,12 @@ def test_bulk_cancel_acts_on_each_and_says_why_one_was_refused(
     assert {alice.get(i).state.value for i in queued} == {"cancelled"}
 
 
-def test_bulk_retry_then_bulk_delete(signed_in: Browser, people: dict[str, Client], client: Client) -> None:
+def test_bulk_retry_then_bulk_delete(browser: Browser, people: dict[str, Client], client: Client) -> None:
     alice = people["alice"]
     ids = [alice.submit(["true"], name=f"r{n}").id for n in range(2)]
     for calc_id in ids:
         alice.cancel(calc_id)
-    page = signed_in("alice")
+    page = browser("alice")
     listing = page.get("/calculations").text
     assert ">Retry selected</button>" in listing and ">Delete selected</button>" in listing
     assert ">Cancel selected</button>" not in listing, "nothing listed can be cancelled"
@@ -183,28 +167,28 @@ def test_bulk_retry_then_bulk_delete(signed_in: Browser, people: dict[str, Clien
 
 
 def test_every_row_gets_a_box_to_compare_and_only_the_actions_the_viewer_may_do_a_button(
-    signed_in: Browser, people: dict[str, Client]
+    browser: Browser, people: dict[str, Client]
 ) -> None:
     calc = people["alice"].submit(["true"], project="optics")
-    bobs = signed_in("bob").get("/calculations?project=optics").text
+    bobs = browser("bob").get("/calculations?project=optics").text
     assert _ids(bobs) == [calc.id], "bob, a member, sees it"
     assert f'id="pick-{calc.id}"' in bobs and ">Compare selected</button>" in bobs, "anyone may compare"
     assert "Cancel selected" not in bobs and "Retry selected" not in bobs and "Delete selected" not in bobs
-    refused = _bulk(signed_in("bob"), "cancel", [calc.id])
+    refused = _bulk(browser("bob"), "cancel", [calc.id])
     assert refused.status_code == 200 and "cancelled 0; 1 refused:" in refused.text
     assert people["alice"].get(calc.id).state.value == "queued", "a forged bulk changes nothing"
-    alices = signed_in("alice").get("/calculations").text
+    alices = browser("alice").get("/calculations").text
     assert ">Cancel selected</button>" in alices and "Delete selected" not in alices
-    mos = signed_in("mo").get("/calculations").text
+    mos = browser("mo").get("/calculations").text
     assert f'id="pick-{calc.id}"' in mos and ">Cancel selected</button>" in mos, "moderators cancel"
     assert "Retry selected" not in mos and "Delete selected" not in mos
 
 
 def test_compare_selected_opens_the_compare_page_with_those_ids(
-    signed_in: Browser, people: dict[str, Client]
+    browser: Browser, people: dict[str, Client]
 ) -> None:
     first, second = (people["alice"].submit(["true"], name=f"run-{n}").id for n in range(2))
-    page = signed_in("alice")
+    page = browser("alice")
     swapped = _bulk(page, "compare", [first, second])
     assert swapped.status_code == 204 and swapped.headers["HX-Redirect"] == f"/compare?ids={first}%2C{second}"
     plain = page.post("/calculations/bulk", data={"action": "compare", "ids": [str(first), str(second)]})
@@ -217,11 +201,11 @@ def test_compare_selected_opens_the_compare_page_with_those_ids(
 
 
 def test_another_projects_calculation_in_a_bulk_is_not_found_and_left_alone(
-    signed_in: Browser, people: dict[str, Client]
+    browser: Browser, people: dict[str, Client]
 ) -> None:
     mine = people["alice"].submit(["true"]).id
     theirs = people["eve"].submit(["true"]).id
-    answer = _bulk(signed_in("alice"), "cancel", [mine, theirs])
+    answer = _bulk(browser("alice"), "cancel", [mine, theirs])
     assert "cancelled 1; 1 refused:" in answer.text and f"no calculation {theirs}" in answer.text
     assert people["eve"].get(theirs).state.value == "queued"
     assert people["alice"].get(mine).state.value == "cancelled"
@@ -240,10 +224,10 @@ def test_another_projects_calculation_in_a_bulk_is_not_found_and_left_alone(
     ids=["unknown-action", "no-ids", "zero", "not-a-number", "1001-ids", "5001-ids"],
 )
 def test_a_bulk_that_cannot_be_done_is_refused_whole_with_nothing_changed(
-    signed_in: Browser, people: dict[str, Client], action: str, ids: list[Any], said: str
+    browser: Browser, people: dict[str, Client], action: str, ids: list[Any], said: str
 ) -> None:
     mine = people["alice"].submit(["true"]).id
-    page = signed_in("alice")
+    page = browser("alice")
     answer = _bulk(page, action, [str(i).format(mine=mine) for i in ids])
     assert answer.status_code == 422 and "<html" not in answer.text
     assert said in answer.text and 'role="alert"' in answer.text
