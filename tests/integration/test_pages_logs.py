@@ -72,6 +72,18 @@ def test_each_viewer_sees_their_projects_entries_the_clusters_and_moderators_the
     assert "Delete old entries" in browser("root").get("/logs").text
 
 
+def test_the_dashboard_shows_the_latest_events_each_viewer_may_see(
+    browser: Callable[[str], httpx.Client], people: dict[str, Client], client: Client, hub: Hub
+) -> None:
+    _record(hub, 10, kind="calculation.failed", level="error", project_id=_optics_id(hub))
+    alice, eve = (browser(n).get("/").text for n in ("alice", "eve"))
+    latest = alice.split('<h2 id="events-h">Latest events</h2>')[1]
+    assert latest.count('class="log-entry"') == 8, "the latest 8"
+    assert "entry 9<" in latest and "entry 1<" not in latest, "newest first"
+    assert '<a href="/logs">All events, live</a>' in latest
+    assert "calculation.failed" not in eve, "another project's events are not shown"
+
+
 def test_every_field_is_labelled_and_filters_answer_htmx_with_the_feed_alone(
     browser: Callable[[str], httpx.Client], people: dict[str, Client], client: Client
 ) -> None:

@@ -185,4 +185,3 @@ def log_scope(role: Role | str, projects: Collection[int]) -> LogScope:
         projects=frozenset(projects),
         service=Role(role) in SERVICE_LOG_READERS,
     )
-

@@ -1,4 +1,5 @@
-"""The dashboard: clusters and their load (live), counts by state, recent and running work."""
+"""The dashboard: clusters and their load (live), counts by state, recent and running work, and
+the latest events of the log feed the viewer may see."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import HTMLResponse
 
 from calchub.domain.permissions import Action
-from calchub.server.services import overview
+from calchub.server.services import activity, overview
 from calchub.server.web.rendering import allowed, render
 from calchub.server.web.session import (
     HubDep,
@@ -16,6 +17,8 @@ from calchub.server.web.session import (
 )
 
 router = APIRouter(include_in_schema=False)
+#: How many of the feed's latest entries the dashboard shows.
+RECENT_EVENTS = 8
 
 
 @router.get("/", response_class=HTMLResponse)
@@ -24,6 +27,8 @@ def dashboard(hub: HubDep, request: Request, who: PageViewer) -> Response:
     stale_after = timedelta(seconds=hub.settings.lease_seconds)
     with hub.uow() as session:
         found = overview.overview(session, who.caller, stale_after)
+        latest = activity.Filters(limit=RECENT_EVENTS)
+        events = activity.feed(session, who.caller, latest) if who.caller.may(Action.LOGS_READ) else None
     loads = {name: load.model_dump(mode="json") for name, load in found.loads.items()}
     return render(
         request,
@@ -33,4 +38,5 @@ def dashboard(hub: HubDep, request: Request, who: PageViewer) -> Response:
         overview=found,
         loads=loads,
         hours=overview.DASHBOARD_HOURS,
+        events=events.items if events else None,
     )
