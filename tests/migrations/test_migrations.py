@@ -216,3 +216,12 @@ def test_samples_and_log_entries_made_before_thinning_keep_their_rows(engine: En
         ]
         c.execute(text("DELETE FROM projects WHERE id = 1"))
         assert c.execute(text("SELECT id FROM log_entries")).scalars().all() == [1]
+        # New entries go on from the ids there are (a table rebuilt on PostgreSQL would not).
+        c.execute(
+            text(
+                "INSERT INTO log_entries (at, level, source, kind, actor, message)"
+                " VALUES (:t, 'info', 'server', 'test', 'server', 'new')"
+            ),
+            {"t": stamp},
+        )
+        assert c.execute(text("SELECT max(id) FROM log_entries")).scalar() == 3

@@ -28,14 +28,19 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("coarse", sa.Boolean(), nullable=False, server_default=sa.false()))
         batch_op.create_index("ix_heartbeat_samples_agent_at", ["cluster_id", "agent", "at"])
         batch_op.create_index("ix_heartbeat_samples_coarse_at", ["coarse", "at"])
-    _log_entries(on_project_delete="CASCADE")
+    _log_entries(on_project_delete="CASCADE", autoincrement=True)
     op.create_index("ix_log_entries_calculation", "log_entries", ["calculation_id"])
 
 
-def _log_entries(on_project_delete: str) -> None:
-    # On SQLite this rebuilds the table: say AUTOINCREMENT again, or reflection loses it.
+def _log_entries(on_project_delete: str, autoincrement: bool) -> None:
+    # On SQLite the table is rebuilt, and AUTOINCREMENT said with it (reflection would lose it).
+    # PostgreSQL changes the constraint in place: a rebuild there would start ids again at 1.
+    sqlite = op.get_context().dialect.name == "sqlite"
     with op.batch_alter_table(
-        "log_entries", schema=None, recreate="always", table_kwargs={"sqlite_autoincrement": True}
+        "log_entries",
+        schema=None,
+        recreate="always" if sqlite else "auto",
+        table_kwargs={"sqlite_autoincrement": autoincrement},
     ) as batch_op:
         batch_op.drop_constraint(PROJECT_FK, type_="foreignkey")
         batch_op.create_foreign_key(
@@ -45,7 +50,7 @@ def _log_entries(on_project_delete: str) -> None:
 
 def downgrade() -> None:
     op.drop_index("ix_log_entries_calculation", table_name="log_entries")
-    _log_entries(on_project_delete="SET NULL")
+    _log_entries(on_project_delete="SET NULL", autoincrement=False)
     with op.batch_alter_table("heartbeat_samples", schema=None) as batch_op:
         batch_op.drop_index("ix_heartbeat_samples_coarse_at")
         batch_op.drop_index("ix_heartbeat_samples_agent_at")
