@@ -214,6 +214,8 @@ def test_core_hours_count_only_the_period_and_what_runs_now(
         ("span", 3, "running", at - timedelta(hours=1), None),  # 1 h so far
         ("span", 8, "failed", at - week - timedelta(hours=5), at - week - timedelta(hours=1)),  # before
         ("span", 64, "queued", None, None),
+        # Started by an agent whose clock is ahead, cancelled at once by the server: nothing.
+        ("span", 64, "cancelled", at + timedelta(minutes=2), at - timedelta(seconds=1)),
         ("other", 1, "completed", at - timedelta(days=20), at - timedelta(days=19)),  # 24 h, its 30 days
     ]
     ids = [alice.submit(["x"], project=run[0], resources={"cores": run[1]}).id for run in runs]

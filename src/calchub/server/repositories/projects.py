@@ -148,8 +148,10 @@ def core_seconds_finished(
     index, never reading the runs themselves nor the whole history."""
     start, from_ = epoch(Calculation.started_at), literal(int(since.timestamp()), BigInteger)
     seconds = epoch(Calculation.finished_at) - case((start > from_, start), else_=from_)
+    # An agent's clock stamps the start, the server's may stamp the end: never a negative run.
+    counted = case((seconds > 0, seconds), else_=0)
     stmt = (
-        select(column, func.sum(Calculation.cores * seconds))
+        select(column, func.sum(Calculation.cores * counted))
         .where(column.in_(keys), Calculation.started_at.is_not(None), Calculation.finished_at >= since)
         .group_by(column)
     )
