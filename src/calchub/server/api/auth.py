@@ -16,15 +16,16 @@ COOKIE_PATH = "/api/v1/auth"
 
 
 def _signed_in(request: Request, response: Response, issued: sessions.Issued) -> wire.AccessToken:
-    response.set_cookie(
-        COOKIE,
-        issued.refresh_token,
-        expires=issued.refresh_expires,
-        path=COOKIE_PATH,
-        secure=request.url.scheme == "https",
-        httponly=True,
-        samesite="strict",
-    )
+    if issued.refresh_token is not None:  # None: a second tab's renewal, the first's cookie serves
+        response.set_cookie(
+            COOKIE,
+            issued.refresh_token,
+            expires=issued.refresh_expires,
+            path=COOKIE_PATH,
+            secure=request.url.scheme == "https",
+            httponly=True,
+            samesite="strict",
+        )
     response.headers["Cache-Control"] = "no-store"
     return wire.AccessToken(
         access_token=issued.access_token,

@@ -57,7 +57,8 @@ class Lifetimes:
 class Issued:
     access_token: str
     expires_in: int
-    refresh_token: str
+    #: None for a second use within the grace: the first use's successor is the browser's cookie.
+    refresh_token: str | None
     refresh_expires: datetime
     user: User
 
@@ -126,7 +127,12 @@ def refresh(session: Session, secret: str | None, key: str, lifetimes: Lifetimes
     user = user_repo.by_id(session, record.user_id)
     if user is None or not user.is_active:
         raise Unauthorized("this account is blocked")
-    record.used_at = record.used_at or at  # a raced second use does not move the grace on
+    if record.used_at is not None:
+        # A second tab raced the first: an access token only, no second successor (the browser's
+        # cookie jar gets the first use's), so a copy used within the grace cannot fork the session.
+        token = access.issue(key, user.id, record.family, lifetimes.access, at)
+        return Issued(token, int(lifetimes.access.total_seconds()), None, record.expires_at, user)
+    record.used_at = at
     # The next token lives no longer than the session it continues.
     remaining = Lifetimes(lifetimes.access, min(lifetimes.refresh, record.expires_at - at))
     return _issue(session, user, record.family, key, remaining)
@@ -134,7 +140,7 @@ def refresh(session: Session, secret: str | None, key: str, lifetimes: Lifetimes
 
 def _racing(record: RefreshToken, at: datetime, grace: timedelta) -> bool:
     """A used token presented again within ``grace`` of its use, its session still going: a
-    second tab or a retried request that raced the first, which gets a successor of its own."""
+    second tab or a retried request that raced the first, which gets an access token."""
     assert record.used_at is not None
     return record.revoked_at is None and at - record.used_at <= grace
 

@@ -15,6 +15,8 @@ from urllib.parse import quote
 
 from fastapi import Depends, Request, Response
 from fastapi.responses import RedirectResponse
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from calchub.server.hub import Hub
 from calchub.server.services import auth, sessions
@@ -56,7 +58,8 @@ def set_cookies(request: Request, response: Response, issued: sessions.Issued) -
     secure = request.url.scheme == "https"
     common = {"httponly": True, "samesite": "strict", "secure": secure, "path": "/"}
     response.set_cookie(ACCESS, issued.access_token, max_age=issued.expires_in, **common)  # type: ignore[arg-type]
-    response.set_cookie(SESSION, issued.refresh_token, expires=issued.refresh_expires, **common)  # type: ignore[arg-type]
+    if issued.refresh_token is not None:
+        response.set_cookie(SESSION, issued.refresh_token, expires=issued.refresh_expires, **common)  # type: ignore[arg-type]
 
 
 def clear_cookies(response: Response) -> None:
@@ -97,3 +100,30 @@ def get_hub(request: Request) -> Hub:
 
 HubDep = Annotated[Hub, Depends(get_hub)]
 PageViewer = Annotated[Viewer, Depends(viewer)]
+
+
+class RenewedCookies:
+    """Whatever a request that renewed its session answers (a page, an error from any handler,
+    FastAPI's own 422, a stream), it carries the new cookies: the old refresh token is used up,
+    and a browser left with it would end its session at the next request."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def sending(message: Message) -> None:
+            renewed: Viewer | None = scope.get("state", {}).get("renewed")
+            if message["type"] == "http.response.start" and renewed and renewed.renewed:
+                headers = MutableHeaders(scope=message)
+                if not any(value.startswith(f"{ACCESS}=") for value in headers.getlist("set-cookie")):
+                    cookies = Response()
+                    set_cookies(Request(scope), cookies, renewed.renewed)
+                    for value in cookies.headers.getlist("set-cookie"):
+                        headers.append("set-cookie", value)
+            await send(message)
+
+        await self.app(scope, receive, sending)
