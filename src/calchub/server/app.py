@@ -36,7 +36,7 @@ from calchub.server.settings import Settings
 from calchub.server.wakeup_bridge import PostgresWakeups
 from calchub.server.web import errors as web_errors
 from calchub.server.web.routes import ROUTERS as PAGE_ROUTERS
-from calchub.server.web.session import SignInNeeded, to_sign_in
+from calchub.server.web.session import RenewedCookies, SignInNeeded, to_sign_in
 
 log = logging.getLogger("calchub.server")
 Scope = MutableMapping[str, Any]
@@ -83,6 +83,7 @@ def create_app(settings: Settings | None = None, hub: Hub | None = None) -> Fast
     errors.install(app, page=web_errors.page)
     app.add_exception_handler(SignInNeeded, to_sign_in)
     app.add_middleware(BodyLimit, limit=settings.max_request_bytes)
+    app.add_middleware(RenewedCookies)
     return app
 
 

@@ -217,23 +217,31 @@ def id_bounds(
     the database looks, through the ``(created_at, id)`` index.
     """
     low = high = None
-    if since is not None:
+    if since is not None and (start := _shifted(since, -skew)) is not None:
         earlier = session.scalar(
             select(Calculation.id)
-            .where(Calculation.created_at < since - skew)
+            .where(Calculation.created_at < start)
             .order_by(Calculation.created_at.desc(), Calculation.id.desc())
             .limit(1)
         )
         low = None if earlier is None else earlier + 1
-    if before is not None:
+    if before is not None and (end := _shifted(before, skew)) is not None:
         later = session.scalar(
             select(Calculation.id)
-            .where(Calculation.created_at >= before + skew)
+            .where(Calculation.created_at >= end)
             .order_by(Calculation.created_at, Calculation.id)
             .limit(1)
         )
         high = None if later is None else later - 1
     return low, high
+
+
+def _shifted(moment: datetime, by: timedelta) -> datetime | None:
+    """``moment + by``, or None past the calendar's ends (year 1 or 9999): no bound there."""
+    try:
+        return moment + by
+    except OverflowError:
+        return None
 
 
 class RowFacts(NamedTuple):

@@ -6,7 +6,7 @@ from fastapi import Request, Response
 
 from calchub.server.services.errors import ServiceError
 from calchub.server.web.rendering import templates
-from calchub.server.web.session import ACCESS, SESSION, Viewer
+from calchub.server.web.session import ACCESS, SESSION
 
 TITLES = {401: "Sign in needed", 403: "Not allowed", 404: "Not found", 409: "Not now", 422: "Not valid"}
 
@@ -15,6 +15,4 @@ def page(request: Request, error: ServiceError) -> Response:
     context = {"status": error.status, "title": TITLES.get(error.status, "Error"), "message": error.message}
     context["viewer"] = None
     context["signed_in"] = ACCESS in request.cookies or SESSION in request.cookies
-    response = templates.TemplateResponse(request, "pages/error.html", context, status_code=error.status)
-    renewed: Viewer | None = getattr(request.state, "renewed", None)
-    return renewed.finish(request, response) if renewed else response
+    return templates.TemplateResponse(request, "pages/error.html", context, status_code=error.status)
