@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from calchub.server.storage import Store
+from calchub.server.web.calculation_page import whole_characters
 from calchub.server.web.rendering import sse
 
 
@@ -49,3 +50,21 @@ def test_a_log_is_read_from_an_offset_and_at_most_a_limit(tmp_path: Path) -> Non
     assert store.log_size(1, 1, "stdout") == 16
     assert store.read_log(1, 1, "stdout", 4, 6) == b"456789"
     assert store.read_log(1, 1, "stdout", 10) == b"abcdef"
+
+
+@pytest.mark.parametrize(
+    ("data", "whole"),
+    [
+        (b"", 0),
+        (b"plain", 5),
+        ("café".encode(), 5),
+        ("café".encode()[:-1], 3),  # é cut after its first byte
+        ("ab€".encode()[:-1], 2),  # € (3 bytes) cut after two
+        ("ab€".encode()[:-2], 2),
+        ("x😀".encode(), 5),
+        ("x😀".encode()[:-1], 1),  # a 4-byte character cut after three
+    ],
+)
+def test_a_log_tail_ends_at_its_last_whole_character(data: bytes, whole: int) -> None:
+    assert whole_characters(data) == whole
+    data[:whole].decode()  # what is kept decodes cleanly

@@ -155,16 +155,19 @@ def _bulk(hub: HubDep, request: Request, who: Viewer, action: str, given: list[s
     allowed(who, Action.CALCULATIONS_WRITE)
     done: list[int] = []
     refused: list[str] = []
-    for calc_id in ids:
-        try:
-            with hub.uow() as session:  # each its own transaction: a refusal undoes nothing else
-                chosen.act(session, who.caller, calc_id)
-        except ServiceError as refusal:
-            refused.append(_about(calc_id, refusal.message))
-        else:
-            done.append(calc_id)
-    if action == "delete":
-        hub.store.delete(done)  # the files go once their records have, as in the API
+    try:
+        for calc_id in ids:
+            try:
+                with hub.uow() as session:  # each its own transaction: a refusal undoes nothing else
+                    chosen.act(session, who.caller, calc_id)
+            except ServiceError as refusal:
+                refused.append(_about(calc_id, refusal.message))
+            else:
+                done.append(calc_id)
+    finally:
+        if action == "delete":
+            hub.store.delete(done)  # the files go once their records have, as in the API, even
+            # when something unforeseen stops the loop half-way
     context = _listing(hub, who, kept) | {"summary": Summary(chosen.done, len(done), refused)}
     return _answer(hub, request, who, context)
 

@@ -93,11 +93,28 @@ def _log(hub: HubDep, calc_id: int, attempt: int, state: State, last_event: int)
 
 
 def _tail(hub: HubDep, calc_id: int, attempt: int, stream: str) -> tuple[str, int]:
-    """The last ``LOG_TAIL`` bytes of a log as text (from a whole character on), and its size."""
+    """The last ``LOG_TAIL`` bytes of a log as text, and the offset the live stream goes on from.
+
+    Only what the log held when its size was read is shown (it may grow meanwhile), from a whole
+    character on and up to the last whole one: a character cut at the end is the stream's to send.
+    """
     size = hub.store.log_size(calc_id, attempt, stream)
-    data = hub.store.read_log(calc_id, attempt, stream, max(0, size - LOG_TAIL), LOG_TAIL)
-    start = next((i for i, byte in enumerate(data[:4]) if byte & 0xC0 != 0x80), 0)
-    return data[start:].decode(errors="replace"), size
+    start = max(0, size - LOG_TAIL)
+    data = hub.store.read_log(calc_id, attempt, stream, start, size - start)
+    head = next((i for i, byte in enumerate(data[:4]) if byte & 0xC0 != 0x80), 0)
+    end = whole_characters(data)
+    return data[head:end].decode(errors="replace"), start + end
+
+
+def whole_characters(data: bytes) -> int:
+    """How many bytes of ``data`` hold whole UTF-8 characters: all, unless the last is cut short."""
+    for back in range(1, min(4, len(data)) + 1):
+        byte = data[-back]
+        if byte & 0xC0 == 0x80:
+            continue  # a continuation byte: its lead is further back
+        needs = 2 if byte & 0xE0 == 0xC0 else 3 if byte & 0xF0 == 0xE0 else 4 if byte & 0xF8 == 0xF0 else 1
+        return len(data) - back if needs > back else len(data)
+    return len(data)
 
 
 def _buttons(
@@ -269,9 +286,9 @@ async def log_stream(
     request: Request,
     who: PageViewer,
     calc_id: int,
-    attempt: Annotated[int, Query(ge=0)] = 0,
-    offset: Annotated[int, Query(ge=0)] = 0,
-    error_offset: Annotated[int, Query(ge=0)] = 0,
+    attempt: Annotated[int, Query(ge=0, le=wire.MAX_ID)] = 0,
+    offset: Annotated[int, Query(ge=0, le=2**62)] = 0,
+    error_offset: Annotated[int, Query(ge=0, le=2**62)] = 0,
     after: Annotated[int | None, Query(ge=0)] = None,
 ) -> Response:
     """The log of ``attempt`` from ``offset`` on as it grows, and its standard error from
@@ -318,6 +335,13 @@ def _partial(name: str, **context: Any) -> str:
 LOG_EVENTS = {"stdout": "log", "stderr": "stderr"}
 #: The most of a log one event carries: a long log catches up over several.
 LOG_CHUNK = 256 * 1024
+#: While a log catches up, the stream asks again who is watching after this many rounds.
+LOOK_EVERY = 8
+
+
+def _decoders() -> dict[str, codecs.IncrementalDecoder]:
+    """One decoder per log: a character split between two reads is sent whole with the second."""
+    return {stream: codecs.getincrementaldecoder("utf-8")(errors="replace") for stream in LOG_EVENTS}
 
 
 async def _events(
@@ -326,8 +350,8 @@ async def _events(
     """``log`` and ``stderr`` events carry what the logs gained, ``event`` a new entry of the
     timeline, ``state`` the new state's badge, ``actions`` the buttons for it, ``end`` the last state."""
     shown: State | None = None
-    # One decoder per log: a character split between two reads is sent whole with the second.
-    decoders = {stream: codecs.getincrementaldecoder("utf-8")(errors="replace") for stream in LOG_EVENTS}
+    decoders = _decoders()
+    catching_up = 0
     while True:
         wakes = [hub.wakeups.current(f"calc:{calc_id}"), hub.wakeups.current(CALLERS)]
         grew = False
@@ -337,7 +361,9 @@ async def _events(
                 offsets[stream] += len(data)
                 grew = True
                 yield sse(name, html.escape(decoders[stream].decode(data)))
-        if grew:
+        # A log that grows as fast as it is read: still ask who is watching every few chunks.
+        catching_up = catching_up + 1 if grew else 0
+        if grew and catching_up % LOOK_EVERY:
             continue
         try:
             seen = await run_in_threadpool(_look, hub, who, calc_id, after)
@@ -351,7 +377,7 @@ async def _events(
             yield sse("state", _partial("state", state=seen.state.value))
             yield sse("actions", _partial("calc_page_actions", **seen.buttons))
         if seen.attempt != attempt and attempt == 0:
-            attempt, offsets = seen.attempt, dict.fromkeys(LOG_EVENTS, 0)
+            attempt, offsets, decoders = seen.attempt, dict.fromkeys(LOG_EVENTS, 0), _decoders()
             continue
         if seen.state in TERMINAL or seen.attempt > attempt:
             yield sse("end", seen.state.value)
