@@ -40,7 +40,7 @@ class Settings(BaseSettings):
         ge=0,
         le=300,
         description="a refresh token presented again this soon after its first use (a second tab "
-        "renewing at the same moment) gets a successor instead of ending the session",
+        "renewing at the same moment) gets an access token instead of ending the session",
     )
 
     @model_validator(mode="after")
