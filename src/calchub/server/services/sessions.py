@@ -49,7 +49,7 @@ class Lifetimes:
     access: timedelta
     refresh: timedelta
     #: How soon after its first use a refresh token may be presented again (two tabs renewing at
-    #: once) and still get a successor; later, it is a stolen copy and ends the session.
+    #: once) and still get an access token; later, it is a stolen copy and ends the session.
     reuse: timedelta = timedelta(0)
 
 
