@@ -38,7 +38,9 @@
       const x = agent.points.map((p) => new Date(p.at).getTime());
       for (const trace of kind.traces(agent)) {
         const line = Object.assign({ color: COLORS[n % COLORS.length], width: 1.5 }, trace.line || {});
-        data.push(Object.assign({ type: "scatter", mode: "lines", x: x }, trace, { line: line }));
+        // A line needs two samples: an agent that has sent one shows it as a point.
+        const mode = x.length < 2 ? "markers" : "lines";
+        data.push(Object.assign({ type: "scatter", mode: mode, x: x }, trace, { line: line }));
       }
     });
     return data;
