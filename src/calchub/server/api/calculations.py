@@ -30,6 +30,7 @@ from calchub.server.api.deps import (
     Writer,
 )
 from calchub.server.api.longpoll import park
+from calchub.server.services import calculation_lists as lists
 from calchub.server.services import calculations as calcs
 from calchub.server.services import files, scripts
 from calchub.server.services.errors import ServiceError
@@ -92,7 +93,7 @@ def list_(
     cursor: str | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> wire.CalculationPage:
-    query = calcs.list_query(
+    query = lists.list_query(
         user,
         states=state or [],
         name=name,
@@ -105,7 +106,7 @@ def list_(
         cursor=cursor,
     )
     with hub.uow() as session:
-        return calcs.search(session, user, query, owner, cluster, project)
+        return lists.search(session, user, query, owner, cluster, project)
 
 
 class WaitRequest(BaseModel):
@@ -133,7 +134,7 @@ async def wait_any(
 def _finished(hub: HubDep, again: Recheck, ids: list[int]) -> list[wire.Calculation]:
     user = again()
     with hub.uow() as session:
-        return calcs.finished_among(session, user, ids)
+        return lists.finished_among(session, user, ids)
 
 
 @router.get("/{calc_id}", response_model=wire.Calculation)

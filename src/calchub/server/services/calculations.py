@@ -1,4 +1,5 @@
-"""Submitting, finding, changing, cancelling, retrying and deleting calculations.
+"""Submitting, showing, changing, cancelling, retrying and deleting calculations (lists of them
+are ``services.calculation_lists``).
 
 A calculation is seen by the members of its project (and by moderators and
 admins); to anyone else it does not exist (404). Its owner, the project's
@@ -8,10 +9,8 @@ cancel it, raise its priority, and approve or reject it while it waits.
 
 from __future__ import annotations
 
-import base64
-import json
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 from types import SimpleNamespace
 from typing import Any, Protocol
 
@@ -22,7 +21,7 @@ from calchub.calctypes.registry import Registry
 from calchub.contracts import calculations as wire
 from calchub.domain.permissions import Action
 from calchub.domain.states import CANCELLABLE, RETRYABLE, TERMINAL, State, retry_target
-from calchub.server.db.tables import Calculation, CalculationFile, Cluster, Project, as_utc, now
+from calchub.server.db.tables import Calculation, CalculationFile, Cluster, Project, now
 from calchub.server.repositories import calculations as repo
 from calchub.server.repositories import clusters as cluster_repo
 from calchub.server.repositories import projects as project_repo
@@ -322,100 +321,6 @@ def _describe(session: Session, caller: Caller, calc: Calculation) -> wire.Calcu
     files = repo.files_of(session, [calc.id])[calc.id]
     favorite = calc.id in repo.favorites_among(session, caller.id, [calc.id])
     return to_wire(calc, owner.username if owner else "?", cluster.name, files, project.name, favorite)
-
-
-def encode_cursor(value: Any, last_id: int) -> str:
-    if isinstance(value, datetime):
-        value = {"t": value.isoformat()}
-    return base64.urlsafe_b64encode(json.dumps([value, last_id]).encode()).decode()
-
-
-def decode_cursor(cursor: str) -> tuple[Any, int]:
-    try:
-        value, last_id = json.loads(base64.urlsafe_b64decode(cursor.encode()))
-        if isinstance(value, dict):
-            value = datetime.fromisoformat(value["t"])
-        return value, int(last_id)
-    except (ValueError, TypeError, KeyError):
-        raise Invalid("cursor is not one this server gave out; start again without it", "cursor") from None
-
-
-_SORT_VALUE = {"id": "id", "created": "created_at", "priority": "priority", "name": "name"}
-#: How far the clocks of several replicas may disagree: ids grow with submission time to within this.
-CLOCK_SKEW = timedelta(minutes=5)
-
-
-def list_query(
-    caller: Caller,
-    *,
-    states: Sequence[State] = (),
-    name: str | None = None,
-    sort: str = "-id",
-    limit: int = 100,
-    favorite: bool = False,
-    calctype: str | None = None,
-    submitted_from: datetime | None = None,
-    submitted_before: datetime | None = None,
-    cursor: str | None = None,
-) -> repo.ListQuery:
-    """The filters the API and the pages share, as one query. ``calctype`` ``command`` means
-    plain commands; times without a zone are UTC."""
-    query = repo.ListQuery(states=[s.value for s in states], name=name or None, sort=sort, limit=limit)
-    query.favorites_of = caller.id if favorite else None
-    if calctype == "command":
-        query.untyped = True
-    elif calctype:
-        query.calctype = calctype
-    query.created_from = submitted_from and as_utc(submitted_from)
-    query.created_before = submitted_before and as_utc(submitted_before)
-    if cursor:
-        query.after = decode_cursor(cursor)
-    return query
-
-
-def search(
-    session: Session,
-    caller: Caller,
-    query: repo.ListQuery,
-    owner: str | None = None,
-    cluster: str | None = None,
-    project: str | None = None,
-) -> wire.CalculationPage:
-    """The calculations of the projects the caller sees, filtered."""
-    query.project_ids = None if caller.sees_all else sorted(caller.projects)
-    if query.created_from is not None or query.created_before is not None:
-        if query.created_from and query.created_before and query.created_from >= query.created_before:
-            raise Invalid("the first day is after the last one", "submitted_from")
-        query.id_min, query.id_max = repo.id_bounds(
-            session, query.created_from, query.created_before, CLOCK_SKEW
-        )
-    if owner is not None:
-        user = user_repo.by_username(session, owner)
-        if user is None:
-            return wire.CalculationPage(items=[])
-        query.owner_id = user.id
-    if project is not None:
-        query.project_id = project_service.visible(session, caller, project).id
-    if cluster is not None:
-        found = cluster_repo.by_name(session, cluster)
-        if found is None:
-            raise NotFound(f"no cluster named {cluster!r}", "cluster")
-        query.cluster_id = found.id
-    rows = repo.search(session, query)
-    ids = [c.id for c, _, _, _ in rows]
-    files = repo.files_of(session, ids)
-    favorites = repo.favorites_among(session, caller.id, ids)
-    items = [to_wire(c, o, cl, files[c.id], p, c.id in favorites) for c, o, cl, p in rows]
-    next_cursor = None
-    if len(rows) == query.limit:
-        last = rows[-1][0]
-        next_cursor = encode_cursor(getattr(last, _SORT_VALUE[query.sort.lstrip("-")]), last.id)
-    return wire.CalculationPage(items=items, next_cursor=next_cursor)
-
-
-def finished_among(session: Session, caller: Caller, ids: Sequence[int]) -> list[wire.Calculation]:
-    query = repo.ListQuery(ids=ids, states=[s.value for s in TERMINAL], limit=len(ids), sort="id")
-    return search(session, caller, query).items
 
 
 def cancel(session: Session, caller: Caller, calc_id: int, reason: str | None) -> wire.Calculation:

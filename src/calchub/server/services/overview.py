@@ -19,7 +19,7 @@ from calchub.contracts.clusters import Cluster, ClusterLoad, Partition, SlurmSet
 from calchub.domain.states import HELD, State
 from calchub.server.db import tables
 from calchub.server.repositories import calculations as repo
-from calchub.server.services import calculations, clusters, heartbeats
+from calchub.server.services import calculation_lists, clusters, heartbeats
 from calchub.server.services.auth import Caller
 
 #: The window of the dashboard's small graphs, and the most points each has.
@@ -131,8 +131,8 @@ def overview(session: Session, caller: Caller, stale_after: timedelta, recent: i
         clusters=summaries_of(found, stale_after),
         loads=all_loads(session, found, DASHBOARD_HOURS, DASHBOARD_POINTS),
         counts={s.value: n for s, n in _counts(session, visible).items()},
-        recent=calculations.search(session, caller, repo.ListQuery(limit=recent)).items,
-        mine_running=calculations.search(session, caller, mine).items,
+        recent=calculation_lists.search(session, caller, repo.ListQuery(limit=recent)).items,
+        mine_running=calculation_lists.search(session, caller, mine).items,
     )
 
 

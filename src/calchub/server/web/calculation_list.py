@@ -1,7 +1,7 @@
 """The list of calculations: filters, sort and keyset pages, favorites, and bulk cancel, retry, delete.
 
 The filters are the API's: the page reads them from its address and asks
-``calcs.list_query`` and ``calcs.search``, as ``GET /api/v1/calculations``
+``calculation_lists.list_query`` and ``.search``, as ``GET /api/v1/calculations``
 does; a filter the service refuses (a date range the wrong way round, an
 unknown project) is its message on the page. HTMX asks for the results alone.
 
@@ -31,6 +31,7 @@ from calchub.contracts import calculations as wire
 from calchub.domain.permissions import Action
 from calchub.domain.states import State
 from calchub.server.services import calctypes
+from calchub.server.services import calculation_lists as lists
 from calchub.server.services import calculations as calcs
 from calchub.server.services.auth import Caller
 from calchub.server.services.errors import Invalid, ServiceError
@@ -232,7 +233,7 @@ def _search(session: Any, caller: Caller, kept: Kept) -> wire.CalculationPage:
     sort = kept.get("sort", "-id")
     if sort not in get_args(wire.SortKey):
         raise Invalid(f"sort by one of {', '.join(key for key, _ in SORTS)}", "sort")
-    query = calcs.list_query(
+    query = lists.list_query(
         caller,
         states=_states(kept.get("state")),
         name=kept.get("name"),
@@ -244,7 +245,7 @@ def _search(session: Any, caller: Caller, kept: Kept) -> wire.CalculationPage:
         submitted_before=_day(kept, "submitted_before"),
         cursor=kept.get("cursor"),
     )
-    return calcs.search(session, caller, query, kept.get("owner"), kept.get("cluster"), kept.get("project"))
+    return lists.search(session, caller, query, kept.get("owner"), kept.get("cluster"), kept.get("project"))
 
 
 def _states(given: str | None) -> list[State]:
