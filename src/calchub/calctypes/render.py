@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shlex
+from functools import cache, lru_cache
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -13,7 +14,9 @@ class RenderError(ValueError):
     """A template that could not be rendered with the given inputs."""
 
 
+@cache
 def _environment() -> Any:
+    """One sandbox for the process: rendering with it is safe from many threads at once."""
     from jinja2 import StrictUndefined
     from jinja2.sandbox import SandboxedEnvironment
 
@@ -22,11 +25,18 @@ def _environment() -> Any:
     return env
 
 
+@lru_cache(maxsize=4096)
+def _compiled(template: str) -> Any:
+    """A template compiled once: a sweep renders the same few templates for every point, and
+    compiling costs many times what rendering does."""
+    return _environment().from_string(template)
+
+
 def render(template: str, variables: dict[str, Any], where: str) -> str:
     from jinja2 import TemplateError
 
     try:
-        return str(_environment().from_string(template).render(**variables))
+        return str(_compiled(template).render(**variables))
     except TemplateError as error:
         raise RenderError(f"{where}: {error}") from None
 

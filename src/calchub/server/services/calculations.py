@@ -48,10 +48,7 @@ def submit(
     many = len(requests) > 1
     where = [f"calculations[{i}]." if many else "" for i in range(len(requests))]
     plans = [calctypes.plan(registry, r, w) for r, w in zip(requests, where, strict=True)]
-    projects = [
-        project_service.for_submission(session, caller, r.project, f"{w}project")
-        for r, w in zip(requests, where, strict=True)
-    ]
+    projects = _projects_of(session, caller, requests, where)
     requests = [_default_priority(r, p) for r, p in zip(requests, projects, strict=True)]
     for r, project, w in zip(requests, projects, where, strict=True):
         _check_priority(caller, project, r.priority, f"{w}priority")
@@ -73,6 +70,17 @@ def submit(
         to_wire(c, caller.username, names[c.cluster_id], [], p.name)
         for c, p in zip(calcs, projects, strict=True)
     ]
+
+
+def _projects_of(
+    session: Session, caller: Caller, requests: Sequence[wire.CalculationCreate], where: list[str]
+) -> list[Project]:
+    """Each request's project, looked up once per project named (a sweep names one for all)."""
+    found: dict[str | None, Project] = {}
+    for r, w in zip(requests, where, strict=True):
+        if r.project not in found:
+            found[r.project] = project_service.for_submission(session, caller, r.project, f"{w}project")
+    return [found[r.project] for r in requests]
 
 
 def _default_priority(request: wire.CalculationCreate, project: Project) -> wire.CalculationCreate:
