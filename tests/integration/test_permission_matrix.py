@@ -250,6 +250,13 @@ EXAMPLES: dict[str, Callable[[World, Account], Example]] = {
     "POST /calculations": lambda w, me: Example(SUBMISSION),
     "POST /calculations/preview": lambda w, me: Example(SUBMISSION),
     "POST /calculations/batch": lambda w, me: Example({"calculations": [SUBMISSION]}),
+    "POST /studies": lambda w, me: Example(
+        {
+            "study": "matrix",
+            "template": {"type": "shell", "inputs": {"script": "true"}},
+            "space": {"points": [{}]},
+        }
+    ),
     "POST /calculations/wait": lambda w, me: Example({"ids": [w.calc_id], "timeout": 0}),
     "PATCH /calculations/{calc_id}": lambda w, me: Example({"name": "renamed"}),
     "POST /calculations/{calc_id}/approve": lambda w, me: Example({"comment": "fine"}),

@@ -165,11 +165,11 @@ def typed_inputs(source: Path | None, pairs: list[str]) -> dict[str, Any]:
         *parents, last = key.split(".")
         for part in parents:
             target = target.setdefault(part, {})
-        target[last] = _json_or_text(text)
+        target[last] = json_or_text(text)
     return found
 
 
-def _json_or_text(text: str) -> Any:
+def json_or_text(text: str) -> Any:
     import json
 
     try:
@@ -202,6 +202,7 @@ def ls(
     name: Annotated[str | None, typer.Option(help="exact, or a pattern with *")] = None,
     project: Annotated[str | None, typer.Option(help="only this project (~user: a personal one)")] = None,
     favorites: Annotated[bool, typer.Option("--favorites", help="only your favorites")] = False,
+    study: Annotated[str | None, typer.Option(help="only this study's (a sweep's)")] = None,
     type_: Annotated[
         str | None, typer.Option("--type", help="a calculation type; command for plain commands")
     ] = None,
@@ -226,6 +227,7 @@ def ls(
             project=project,
             favorite=True if favorites else None,
             type=type_,
+            study=study,
             **{key: value.isoformat() for key, value in times.items() if value is not None},
             sort=sort,
             limit=limit,

@@ -30,6 +30,7 @@ from calchub.contracts.calculations import (
 )
 from calchub.contracts.clusters import AgentKey, AgentKeyIssued, Cluster, ClusterCreate, SlurmSettings
 from calchub.contracts.results import CalculationResults, ResultsTable
+from calchub.contracts.studies import SweepCreate, SweepCreated
 
 FileSource = str | bytes | Path
 #: Called with (finished so far, total) while waiting, and (bytes so far, total or None) while downloading.
@@ -69,6 +70,23 @@ class Client(PeopleMixin, ProjectsMixin, ActivityMixin, LoadMixin):
         body = {"calculations": [_request(r, None, {}) for r in requests]}
         response = self._call("POST", "/calculations/batch", json=body)
         return [Calculation.model_validate(c) for c in response.json()]
+
+    def sweep(
+        self,
+        study: str,
+        template: CalculationCreate | Mapping[str, Any],
+        *,
+        product: Sequence[Mapping[str, Any]] = (),
+        points: Sequence[Mapping[str, Any]] | None = None,
+    ) -> SweepCreated:
+        """Run a typed ``template`` at every point of a space, as the study ``study``: a
+        ``product`` of axes (``{"input": "v", "values": [...]}``, ``{"input": "t", "range":
+        {"start": 0, "stop": 1, "step": 0.25}}``, ``{"zip": {"a": [...], "b": [...]}}``) or
+        explicit ``points``. All the calculations are created, or none."""
+        space: dict[str, Any] = {"points": list(points)} if points is not None else {"product": list(product)}
+        body = SweepCreate.model_validate({"study": study, "template": template, "space": space})
+        response = self._call("POST", "/studies", json=body.model_dump(mode="json", exclude_unset=True))
+        return SweepCreated.model_validate(response.json())
 
     def preview(
         self,

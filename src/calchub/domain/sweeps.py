@@ -32,8 +32,8 @@ from dataclasses import dataclass
 from itertools import product
 from typing import Any
 
-#: The most points one sweep may have.
-MAX_POINTS = 100_000
+#: The most points one sweep may have: what one batch of calculations may hold.
+MAX_POINTS = 10_000
 
 
 class SweepError(ValueError):

@@ -26,6 +26,7 @@ from calchub.server.api import (
     logs,
     projects,
     results,
+    studies,
     users,
 )
 from calchub.server.api.deps import describe_permissions
@@ -74,7 +75,19 @@ def create_app(settings: Settings | None = None, hub: Hub | None = None) -> Fast
         description="A self-hosted calculation service: submit, watch, cancel and collect calculations.",
         lifespan=lifespan,
     )
-    routers = (health, auth, users, projects, calculations, results, calctypes, clusters, logs, agents)
+    routers = (
+        health,
+        auth,
+        users,
+        projects,
+        calculations,
+        studies,
+        results,
+        calctypes,
+        clusters,
+        logs,
+        agents,
+    )
     for router in (module.router for module in routers):
         app.include_router(describe_permissions(router), prefix="/api/v1")
     for page_router in PAGE_ROUTERS:

@@ -83,6 +83,7 @@ def list_(
     type: Annotated[
         str | None, Query(max_length=100, description="a calculation type; `command` for plain commands")
     ] = None,
+    study: Annotated[str | None, Query(max_length=100, description="only this study's")] = None,
     submitted_from: Annotated[
         datetime | None, Query(description="submitted at or after (UTC if no zone)")
     ] = None,
@@ -101,6 +102,7 @@ def list_(
         limit=limit,
         favorite=favorite,
         calctype=type,
+        study=study,
         submitted_from=submitted_from,
         submitted_before=submitted_before,
         cursor=cursor,

@@ -62,6 +62,8 @@ class ListQuery:
     #: Only calculations of this type; ``untyped`` for plain commands.
     calctype: str | None = None
     untyped: bool = False
+    #: Only the calculations of this study.
+    study: str | None = None
     #: Submitted at or after ``created_from``, and before ``created_before``.
     created_from: datetime | None = None
     created_before: datetime | None = None
@@ -174,6 +176,8 @@ def _conditions(query: ListQuery, column: Any, descending: bool) -> list[ColumnE
         conditions.append(Calculation.calctype == query.calctype)
     if query.untyped:
         conditions.append(Calculation.calctype.is_(None))
+    if query.study is not None:
+        conditions.append(Calculation.study == query.study)
     if query.name:
         # Case-insensitive on both databases (SQLite's LIKE already is, PostgreSQL's is not).
         conditions.append(func.lower(Calculation.name).like(_like(query.name.lower()), escape="\\"))

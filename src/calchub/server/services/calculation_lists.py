@@ -57,6 +57,7 @@ def list_query(
     limit: int = 100,
     favorite: bool = False,
     calctype: str | None = None,
+    study: str | None = None,
     submitted_from: datetime | None = None,
     submitted_before: datetime | None = None,
     cursor: str | None = None,
@@ -69,6 +70,7 @@ def list_query(
         query.untyped = True
     elif calctype:
         query.calctype = calctype
+    query.study = study or None
     query.created_from = submitted_from and as_utc(submitted_from)
     query.created_before = submitted_before and as_utc(submitted_before)
     if cursor:
