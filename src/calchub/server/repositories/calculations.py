@@ -380,6 +380,12 @@ def update_columns(session: Session, values_by_id: dict[int, dict[str, Any]]) ->
         session.connection().execute(stmt, rows)
 
 
+def insert_files(session: Session, files: list[dict[str, Any]]) -> None:
+    """Many files' records in one statement (a batch's rendered inputs)."""
+    if files:
+        session.connection().execute(insert(CalculationFile.__table__), files)  # type: ignore[arg-type]
+
+
 def insert_events(session: Session, events: list[dict[str, Any]]) -> None:
     if events:
         session.connection().execute(insert(CalculationEvent.__table__), events)  # type: ignore[arg-type]

@@ -63,8 +63,10 @@ def submit(
     ids = repo.insert_calculations(session, rows)
     calcs = [_unsaved(i, row) for i, row in zip(ids, rows, strict=True)]
     transitions.created(session, calcs, caller.actor, created_at)
-    for calc_id, files in zip(ids, inputs, strict=True):
-        _store_inputs(session, store, calc_id, files)
+    repo.insert_files(
+        session,
+        [row for calc_id, files in zip(ids, inputs, strict=True) for row in _stored(store, calc_id, files)],
+    )
     names = {c.id: c.name for c in clusters.values()}
     return [
         to_wire(c, caller.username, names[c.cluster_id], [], p.name)
@@ -202,19 +204,22 @@ def _new_row(
     }
 
 
-def _store_inputs(session: Session, store: Store, calc_id: int, files: list[tuple[str, bytes]]) -> None:
+def _stored(store: Store, calc_id: int, files: list[tuple[str, bytes]]) -> list[dict[str, Any]]:
+    """Write a calculation's input files to the store; their records, to insert all at once."""
+    found = []
     for path, data in files:
         size, sha = store.put(calc_id, "input", path, data)
-        session.add(
-            CalculationFile(
-                calculation_id=calc_id,
-                attempt=0,
-                kind="input",
-                path=path,
-                size=size,
-                sha256=sha,
-            )
+        found.append(
+            {
+                "calculation_id": calc_id,
+                "attempt": 0,
+                "kind": "input",
+                "path": path,
+                "size": size,
+                "sha256": sha,
+            }
         )
+    return found
 
 
 class CalculationRow(Protocol):
