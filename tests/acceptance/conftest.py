@@ -534,3 +534,29 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     report = yield
     setattr(item, f"rep_{report.when}", report)
     return report
+
+
+def slurm_cluster(site: Site, **slurm: Any) -> None:
+    """A Slurm cluster ``hpc`` with no agent, but the partition table of one heartbeat (``debug``,
+    the default, and ``long``): its scripts and partitions are shown, nothing runs on it."""
+    admin = site.client()
+    settings = {"partitions": ["debug", "long"], "default_partition": "debug"} | slurm
+    admin.register_cluster("hpc", "the lab's Slurm cluster", executor="slurm", slurm=settings)
+    key = admin.issue_agent_key("hpc").key
+    partitions = [
+        {
+            "name": "debug",
+            "state": "up",
+            "default": True,
+            "cpus_total": 8,
+            "cpus_idle": 8,
+            "time_limit": "1:00:00",
+        },
+        {"name": "long", "state": "up", "cpus_total": 256, "cpus_idle": 192, "time_limit": "7-00:00:00"},
+    ]
+    beat = {"agent": "login1", "version": "0", "host": "login1", "executor": "slurm", "cores": 256}
+    beat |= {"running": 0, "root": "/scratch/calchub", "partitions": partitions}
+    answer = httpx.post(
+        f"{site.url}/api/v1/agent/heartbeat", json=beat, headers={"Authorization": f"Bearer {key}"}
+    )
+    assert answer.status_code == 200, answer.text

@@ -30,10 +30,17 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-import httpx
 import pytest
 
-from tests.acceptance.conftest import BROWSER_PASSWORD, SCREENSHOTS, UNLABELLED, BrowserLog, Site, sign_in
+from tests.acceptance.conftest import (
+    BROWSER_PASSWORD,
+    SCREENSHOTS,
+    UNLABELLED,
+    BrowserLog,
+    Site,
+    sign_in,
+    slurm_cluster,
+)
 
 if TYPE_CHECKING:
     from playwright.sync_api import Page
@@ -201,31 +208,6 @@ class Walk:
         return missed
 
 
-def _slurm_cluster(site: Site) -> None:
-    """A Slurm cluster with no agent, but a heartbeat's partition table."""
-    admin = site.client()
-    slurm = {"partitions": ["debug", "long"], "default_partition": "debug", "account": "optics"}
-    admin.register_cluster("hpc", "the lab's Slurm cluster", executor="slurm", slurm=slurm)
-    key = admin.issue_agent_key("hpc").key
-    partitions = [
-        {
-            "name": "debug",
-            "state": "up",
-            "default": True,
-            "cpus_total": 8,
-            "cpus_idle": 8,
-            "time_limit": "1:00:00",
-        },
-        {"name": "long", "state": "up", "cpus_total": 256, "cpus_idle": 192, "time_limit": "7-00:00:00"},
-    ]
-    beat = {"agent": "login1", "version": "0", "host": "login1", "executor": "slurm", "cores": 256}
-    beat |= {"running": 0, "root": "/scratch/calchub", "partitions": partitions}
-    answer = httpx.post(
-        f"{site.url}/api/v1/agent/heartbeat", json=beat, headers={"Authorization": f"Bearer {key}"}
-    )
-    assert answer.status_code == 200, answer.text
-
-
 def _populate(site: Site) -> dict[str, int]:
     """People, projects, a second cluster and calculations in every end state: their ids by role."""
     admin = site.client()
@@ -238,7 +220,7 @@ def _populate(site: Site) -> dict[str, int]:
     admin.create_user(
         "alice", password=BROWSER_PASSWORD, email="alice@lab.org", projects=["optics", "reviewed"]
     )
-    _slurm_cluster(site)
+    slurm_cluster(site, account="optics")
     alice = site.client()
     alice.login("alice", BROWSER_PASSWORD)
     made = {

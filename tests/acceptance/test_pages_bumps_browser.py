@@ -12,10 +12,17 @@ import zipfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import httpx
 import pytest
 
-from tests.acceptance.conftest import BROWSER_PASSWORD, SCREENSHOTS, BrowserLog, Site, labelled, sign_in
+from tests.acceptance.conftest import (
+    BROWSER_PASSWORD,
+    SCREENSHOTS,
+    BrowserLog,
+    Site,
+    labelled,
+    sign_in,
+    slurm_cluster,
+)
 
 if TYPE_CHECKING:
     from playwright.sync_api import Page
@@ -40,31 +47,6 @@ analyses:
   - {name: plot, needs: [curve, stats], plot: {table: curve, x: Step, y: [Value], name: curve}}
 """
 STATE = "document.querySelector('#live-state .state').textContent"
-
-
-def _slurm_cluster(site: Site) -> None:
-    """A Slurm cluster with no agent but a heartbeat's partition table: its script is only shown."""
-    admin = site.client()
-    slurm = {"partitions": ["debug", "long"], "default_partition": "debug", "setup": ["module load bumps"]}
-    admin.register_cluster("hpc", "the lab's Slurm cluster", executor="slurm", slurm=slurm)
-    key = admin.issue_agent_key("hpc").key
-    partitions = [
-        {
-            "name": "debug",
-            "state": "up",
-            "default": True,
-            "cpus_total": 8,
-            "cpus_idle": 8,
-            "time_limit": "1:00:00",
-        },
-        {"name": "long", "state": "up", "cpus_total": 256, "cpus_idle": 192, "time_limit": "7-00:00:00"},
-    ]
-    beat = {"agent": "login1", "version": "0", "host": "login1", "executor": "slurm", "cores": 256}
-    beat |= {"running": 0, "root": "/scratch/calchub", "partitions": partitions}
-    answer = httpx.post(
-        f"{site.url}/api/v1/agent/heartbeat", json=beat, headers={"Authorization": f"Bearer {key}"}
-    )
-    assert answer.status_code == 200, answer.text
 
 
 def _analyses_tick_what_they_need(page: Page, site: Site) -> None:
@@ -129,7 +111,7 @@ def test_a_bumps_fit_from_the_form_runs_live_to_its_figures_and_zip(
     (local_site.home / "calctypes" / "measure.yaml").write_text(MEASURE)
     site = local_site.up()
     site.client().create_user("alice", password=BROWSER_PASSWORD)
-    _slurm_cluster(site)
+    slurm_cluster(site, setup=["module load bumps"])
     page = browser_page
     sign_in(page, site, "alice", "/calculations/new?type=bumps")
     labelled(page)
