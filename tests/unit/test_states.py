@@ -24,7 +24,7 @@ from calchub.domain.states import (
 EXPECTED: dict[State, set[State]] = {
     State.DRAFT: {State.PENDING_APPROVAL, State.QUEUED, State.WAITING, State.CANCELLED},
     State.PENDING_APPROVAL: {State.QUEUED, State.WAITING, State.CANCELLED, State.REJECTED},
-    State.WAITING: {State.QUEUED, State.SKIPPED, State.CANCELLED},
+    State.WAITING: {State.QUEUED, State.SKIPPED, State.CANCELLED, State.FAILED},
     State.QUEUED: {State.CLAIMED, State.CANCELLED, State.FAILED},
     State.CLAIMED: {State.SUBMITTED, State.RUNNING, State.FAILED, State.CANCELLED, State.LOST},
     State.SUBMITTED: {State.RUNNING, State.FAILED, State.CANCELLED, State.LOST},
@@ -42,7 +42,7 @@ EXPECTED: dict[State, set[State]] = {
     State.INVALID: {State.QUEUED, State.PENDING_APPROVAL},
     State.FAILED: {State.QUEUED, State.PENDING_APPROVAL},
     State.CANCELLED: {State.QUEUED, State.PENDING_APPROVAL},
-    State.SKIPPED: set(),
+    State.SKIPPED: {State.WAITING},
     State.REJECTED: set(),
     # The retry policy (queued again while attempts are left), or a user's retry.
     State.LOST: {State.QUEUED, State.PENDING_APPROVAL},
@@ -96,8 +96,10 @@ def test_no_move_to_itself() -> None:
 
 
 def test_terminal_states_have_no_way_out_but_a_retry() -> None:
-    for state in TERMINAL - RETRYABLE:
+    for state in TERMINAL - RETRYABLE - {State.SKIPPED}:
         assert not TRANSITIONS[state]
+    # A skipped calculation waits again when the ancestor that ended its chain is retried.
+    assert TRANSITIONS[State.SKIPPED] == {State.WAITING}
         assert is_terminal(state)
     for state in RETRYABLE:
         assert TRANSITIONS[state] == {State.QUEUED, State.PENDING_APPROVAL}

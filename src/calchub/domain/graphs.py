@@ -21,7 +21,8 @@ class CycleError(ValueError):
 
     def __init__(self, cycle: list[object]) -> None:
         self.cycle = cycle
-        super().__init__("these depend on each other in a circle: " + " -> ".join(map(str, cycle)))
+        self.shown = " -> ".join(map(str, cycle))
+        super().__init__(f"these depend on each other in a circle: {self.shown}")
 
 
 class UnknownParent(ValueError):

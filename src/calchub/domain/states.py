@@ -9,8 +9,10 @@ queues a ``lost`` one again while it has attempts left, and a user may
 ``lost`` (see :data:`RETRYABLE`): it goes back to ``queued``, or to
 ``pending_approval`` when its project wants every run approved, and its
 next claim runs it as a new attempt. Each attempt keeps its own log and
-work folder. Completed, skipped and rejected work is never run again this
-way: submit a copy instead.
+work folder. Completed and rejected work is never run again this way: submit
+a copy instead. A calculation that waits for others (``waiting``) is
+``skipped`` when one of them ends without completing, and waits again when
+that one is retried.
 """
 
 from __future__ import annotations
@@ -71,7 +73,9 @@ _ENDINGS = {State.FAILED, State.CANCELLED, State.LOST}
 TRANSITIONS: dict[State, frozenset[State]] = {
     State.DRAFT: frozenset({State.PENDING_APPROVAL, State.QUEUED, State.WAITING, State.CANCELLED}),
     State.PENDING_APPROVAL: frozenset({State.QUEUED, State.WAITING, State.CANCELLED, State.REJECTED}),
-    State.WAITING: frozenset({State.QUEUED, State.SKIPPED, State.CANCELLED}),
+    # Released once every parent completed, or failed when what it takes from them cannot be
+    # taken; skipped when a parent ended otherwise.
+    State.WAITING: frozenset({State.QUEUED, State.SKIPPED, State.CANCELLED, State.FAILED}),
     State.QUEUED: frozenset({State.CLAIMED, State.CANCELLED, State.FAILED}),
     # A local executor starts the process at once, so `submitted` may be skipped.
     State.CLAIMED: frozenset({State.SUBMITTED, State.RUNNING} | _ENDINGS),
@@ -83,7 +87,8 @@ TRANSITIONS: dict[State, frozenset[State]] = {
     State.INVALID: RETRY_TARGETS,
     State.FAILED: RETRY_TARGETS,
     State.CANCELLED: RETRY_TARGETS,
-    State.SKIPPED: frozenset(),
+    # A retried ancestor: it waits again, so the chain continues from there.
+    State.SKIPPED: frozenset({State.WAITING}),
     State.REJECTED: frozenset(),
     # The retry policy queues a lost calculation again while it has attempts left; a user may too.
     State.LOST: RETRY_TARGETS,

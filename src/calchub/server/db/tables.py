@@ -244,11 +244,16 @@ class Calculation(Base):
     inputs: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     analyses: Mapped[list[Any] | None] = mapped_column(JSON)
     project_id: Mapped[int] = mapped_column(ForeignKey("projects.id"))
-    #: A label that groups calculations for the results table (a record of its own later).
+    #: The name of its study, within its project (the ``studies`` row holds the rest).
     study: Mapped[str | None] = mapped_column(String(100), index=True)
     bytes_freed: Mapped[int | None] = mapped_column(BigInteger)
     #: Resources only a batch scheduler reads (nodes, tasks, partition, QOS, mail ...).
     scheduler: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    #: Its step's name in a pipeline (or in a request whose calculations depend on each other).
+    step: Mapped[str | None] = mapped_column(String(63))
+    #: A typed calculation whose inputs wait for its parents' results: the request, rendered
+    #: once they are in (``services.chains``); cleared then.
+    deferred: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
 
 # The claim query: queued work of one cluster, highest priority first, then oldest,
@@ -260,6 +265,41 @@ Index(
     Calculation.priority.desc(),
     Calculation.id,
 )
+
+
+class Study(Base):
+    """Calculations run together: a sweep, a pipeline (swept or not), or a group by name.
+
+    A calculation names its study (``calculations.study``) within its project; this row holds
+    the description and what the study was made from (``spec``: the parameters varied, a
+    pipeline's steps), for its page.
+    """
+
+    __tablename__ = "studies"
+    __table_args__ = (UniqueConstraint("project_id", "name"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(100))
+    owner_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    description: Mapped[str] = mapped_column(Text, default="")
+    #: sweep, pipeline or group.
+    kind: Mapped[str] = mapped_column(String(10), default="group")
+    spec: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=now)
+
+
+class CalculationLink(Base):
+    """A child waits for its parent and takes files and results from it (``contracts.Parent``)."""
+
+    __tablename__ = "calculation_links"
+    child_id: Mapped[int] = mapped_column(ForeignKey("calculations.id", ondelete="CASCADE"), primary_key=True)
+    parent_id: Mapped[int] = mapped_column(
+        ForeignKey("calculations.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    #: [{"path": ..., "as": ...}]: files the parent kept, placed in the child's folder.
+    files: Mapped[list[Any]] = mapped_column(default=list)
+    #: {dotted input of the child: result name of the parent}.
+    results: Mapped[dict[str, Any]] = mapped_column(default=dict)
 
 
 class CalculationEvent(Base):
