@@ -140,6 +140,7 @@ RECORD_RULES: dict[str, Callable[[Who, Role], bool]] = {
     "DELETE /calculations/{calc_id}": _changes,
     "POST /calculations/{calc_id}/cancel": _cancels,
     "POST /calculations/{calc_id}/retry": _changes,
+    "PATCH /studies/{study_id}": _changes,
     "PUT /projects/{name}/members/{username}": _manages,
     "DELETE /projects/{name}/members/{username}": _manages,
     "POST /users/{username}/block": _moderates,
@@ -207,6 +208,8 @@ class World:
     calc_id: int
     attempt: int
     spare_key_id: int
+    #: The study the world's calculation belongs to (its owner is ``user``).
+    study_id: int
     made: Iterator[int] = field(default_factory=itertools.count)
 
     @property
@@ -259,6 +262,7 @@ EXAMPLES: dict[str, Callable[[World, Account], Example]] = {
     ),
     "POST /calculations/wait": lambda w, me: Example({"ids": [w.calc_id], "timeout": 0}),
     "PATCH /calculations/{calc_id}": lambda w, me: Example({"name": "renamed"}),
+    "PATCH /studies/{study_id}": lambda w, me: Example({"description": "changed"}),
     "POST /calculations/{calc_id}/approve": lambda w, me: Example({"comment": "fine"}),
     "POST /calculations/{calc_id}/reject": lambda w, me: Example({"comment": "not now"}),
     "POST /calculations/{calc_id}/cancel": lambda w, me: Example({"reason": "enough"}),
@@ -304,6 +308,7 @@ NAMES: dict[str, Callable[[World], str]] = {
 PathValue = Callable[[World, Account, "Operation"], Any]
 PATH_VALUES: dict[str, PathValue] = {
     "calc_id": lambda w, me, op: w.calc_id,
+    "study_id": lambda w, me, op: w.study_id,
     "token_id": lambda w, me, op: me.spare_token_id,
     "key_id": lambda w, me, op: w.spare_key_id,
     "username": lambda w, me, op: w.victim.username,
@@ -390,11 +395,20 @@ class Matrix:
                 project_repo.put_member(session, project.id, ids[kind], role.value)
             key, _ = issue_agent_key(session, self.other_id)
             key_id, project, empty = key.id, a.name, b.name
-        body = {**SUBMISSION, "project": project, "files": [{"path": "in.txt", "content": "hello\n"}]}
+        body = {
+            **SUBMISSION,
+            "project": project,
+            "study": "matrix",
+            "files": [{"path": "in.txt", "content": "hello\n"}],
+        }
         calc = _call(self.http, "POST", "/calculations", accounts["user"].token, json=body)
         assert calc.status_code == 201, calc.text
         assert calc.json()["state"] == "pending_approval"
-        return World(tag, accounts, project, empty, calc.json()["id"], calc.json()["attempt"], key_id)
+        params = {"name": "matrix", "project": project}
+        study = _call(self.http, "GET", "/studies", accounts["user"].token, params=params).json()["items"][0]
+        return World(
+            tag, accounts, project, empty, calc.json()["id"], calc.json()["attempt"], key_id, study["id"]
+        )
 
     def _account(self, session: Any, user_id: int, username: str, password: str) -> Account:
         from calchub.server.services.auth import issue_token
@@ -521,7 +535,7 @@ def test_every_operation_has_a_rule_and_a_valid_request(tmp_path: Path) -> None:
         if rule["caller"] == "user":
             Action(rule["action"])  # an action the permission module knows
             within = rule.get("within")
-            needs = {"calculation": "calc_id", "project": "name", None: None}[within]
+            needs = {"calculation": "calc_id", "project": "name", "study": "study_id", None: None}[within]
             if needs and needs not in {p["name"] for p in op.parameters("path")}:
                 problems.append(f"{op.key} acts within a {within} but has no {needs} in its path")
         if op.spec.get("requestBody", {}).get("required") and op.key not in EXAMPLES:

@@ -98,9 +98,10 @@ def test_no_move_to_itself() -> None:
 def test_terminal_states_have_no_way_out_but_a_retry() -> None:
     for state in TERMINAL - RETRYABLE - {State.SKIPPED}:
         assert not TRANSITIONS[state]
+        assert is_terminal(state)
     # A skipped calculation waits again when the ancestor that ended its chain is retried.
     assert TRANSITIONS[State.SKIPPED] == {State.WAITING}
-        assert is_terminal(state)
+    assert is_terminal(State.SKIPPED)
     for state in RETRYABLE:
         assert TRANSITIONS[state] == {State.QUEUED, State.PENDING_APPROVAL}
         assert is_terminal(state)

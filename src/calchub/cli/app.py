@@ -4,7 +4,20 @@ from __future__ import annotations
 
 import typer
 
-from calchub.cli import auth, calcs, clusters, feed, projects, results, review, run, sweeps, types, users
+from calchub.cli import (
+    auth,
+    calcs,
+    clusters,
+    feed,
+    projects,
+    results,
+    review,
+    run,
+    studies,
+    sweeps,
+    types,
+    users,
+)
 
 app = typer.Typer(
     name="calchub",
@@ -19,6 +32,7 @@ results.register(app)
 run.register(app)
 auth.register(app)
 sweeps.register(app)
+studies.register(app)
 app.add_typer(clusters.app, name="cluster")
 app.add_typer(auth.tokens, name="token")
 app.add_typer(users.app, name="user")

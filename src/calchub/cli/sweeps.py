@@ -40,11 +40,10 @@ def sweep(
     axes, in that order, the last changing fastest; or the points of --points. All the
     calculations are made, or none: `calchub sweep cells -t cell --vary voltage=0.1,0.2
     --vary solvent=water,dmso`."""
-    axes = [_values(v) for v in vary or []] + [_range(r, "step") for r in range_ or []]
-    axes += [_range(r, "num") for r in linspace or []]
-    listed = _points(points) if points is not None else None
-    if bool(axes) == (listed is not None):
+    space = space_from(vary, range_, linspace, points)
+    if space is None:
         fail("give axes (--vary, --range, --linspace) or --points FILE, one of the two")
+    axes, listed = space.get("product", []), space.get("points")
     template: dict[str, Any] = {
         "type": type_,
         "inputs": typed_inputs(inputs, input_ or []),
@@ -61,6 +60,19 @@ def sweep(
         return
     ids = f"{made.first_id} to {made.last_id}"
     console.print(Text(f"study {made.study}: {made.count} calculations ({ids}) in {made.project}"))
+
+
+def space_from(
+    vary: list[str] | None, range_: list[str] | None, linspace: list[str] | None, points: Path | None
+) -> dict[str, Any] | None:
+    """The space the options describe: a product of axes, the points of a file, or none."""
+    axes = [_values(v) for v in vary or []] + [_range(r, "step") for r in range_ or []]
+    axes += [_range(r, "num") for r in linspace or []]
+    if axes and points is not None:
+        fail("give axes (--vary, --range, --linspace) or --points FILE, not both")
+    if points is not None:
+        return {"points": _points(points)}
+    return {"product": axes} if axes else None
 
 
 def _values(item: str) -> dict[str, Any]:

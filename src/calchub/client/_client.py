@@ -17,6 +17,7 @@ from calchub.client._activity import ActivityMixin
 from calchub.client._load import LoadMixin
 from calchub.client._people import PeopleMixin
 from calchub.client._projects import ProjectsMixin
+from calchub.client._studies import StudiesMixin
 from calchub.client.errors import ServerUnreachable, WaitTimeout, raise_for
 from calchub.contracts.calctypes import CalcTypeInfo, CalcTypeList
 from calchub.contracts.calculations import (
@@ -30,14 +31,13 @@ from calchub.contracts.calculations import (
 )
 from calchub.contracts.clusters import AgentKey, AgentKeyIssued, Cluster, ClusterCreate, SlurmSettings
 from calchub.contracts.results import CalculationResults, ResultsTable
-from calchub.contracts.studies import SweepCreate, SweepCreated
 
 FileSource = str | bytes | Path
 #: Called with (finished so far, total) while waiting, and (bytes so far, total or None) while downloading.
 Progress = Callable[[int, int | None], None]
 
 
-class Client(PeopleMixin, ProjectsMixin, ActivityMixin, LoadMixin):
+class Client(PeopleMixin, ProjectsMixin, StudiesMixin, ActivityMixin, LoadMixin):
     """A calchub server, reached over HTTP.
 
     ``Client()`` finds the server the way the CLI does: ``CALCHUB_URL`` and
@@ -70,23 +70,6 @@ class Client(PeopleMixin, ProjectsMixin, ActivityMixin, LoadMixin):
         body = {"calculations": [_request(r, None, {}) for r in requests]}
         response = self._call("POST", "/calculations/batch", json=body)
         return [Calculation.model_validate(c) for c in response.json()]
-
-    def sweep(
-        self,
-        study: str,
-        template: CalculationCreate | Mapping[str, Any],
-        *,
-        product: Sequence[Mapping[str, Any]] = (),
-        points: Sequence[Mapping[str, Any]] | None = None,
-    ) -> SweepCreated:
-        """Run a typed ``template`` at every point of a space, as the study ``study``: a
-        ``product`` of axes (``{"input": "v", "values": [...]}``, ``{"input": "t", "range":
-        {"start": 0, "stop": 1, "step": 0.25}}``, ``{"zip": {"a": [...], "b": [...]}}``) or
-        explicit ``points``. All the calculations are created, or none."""
-        space: dict[str, Any] = {"points": list(points)} if points is not None else {"product": list(product)}
-        body = SweepCreate.model_validate({"study": study, "template": template, "space": space})
-        response = self._call("POST", "/studies", json=body.model_dump(mode="json", exclude_unset=True))
-        return SweepCreated.model_validate(response.json())
 
     def preview(
         self,
@@ -152,6 +135,12 @@ class Client(PeopleMixin, ProjectsMixin, ActivityMixin, LoadMixin):
                     f"{len(pending)} calculation(s) still unfinished after {timeout} s", pending
                 )
         return [done[i] for i in dict.fromkeys(ids)]
+
+    def wait_some(self, ids: Sequence[int], timeout: float = 30.0) -> builtins.list[Calculation]:
+        """Those of ``ids`` that have finished, once one has (or ``timeout`` seconds pass: none)."""
+        body = {"ids": list(dict.fromkeys(ids))[:10_000], "timeout": timeout}
+        found = self._call("POST", "/calculations/wait", json=body, timeout=timeout + 30).json()
+        return [Calculation.model_validate(item) for item in found]
 
     def cancel(self, calc_id: int, reason: str | None = None) -> Calculation:
         body = {"reason": reason} if reason else None

@@ -92,6 +92,62 @@ Label = Annotated[str, Field(pattern=NAME)]
 ProjectRef = Annotated[str, Field(pattern=r"^~?[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")]
 
 
+#: A dotted input name (``kwargs.points`` reaches into the object ``kwargs``).
+InputPath = Annotated[
+    str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_-]*(\.[A-Za-z_][A-Za-z0-9_-]*)*$", max_length=200)
+]
+ResultName = Annotated[str, Field(min_length=1, max_length=100)]
+
+
+class FileFrom(Strict):
+    """A file of a parent's work folder (one it kept) placed in the child's, under ``as`` if given."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    path: str
+    as_: str | None = Field(None, alias="as")
+
+    @field_validator("path", "as_")
+    @classmethod
+    def _relative(cls, value: str | None) -> str | None:
+        return None if value is None else check_relative_path(value)
+
+    @property
+    def target(self) -> str:
+        return self.as_ or self.path
+
+
+class Parent(Strict):
+    """A calculation this one waits for, and what flows from it.
+
+    The parent is an existing ``calculation`` (by id) or another ``step`` of the same request.
+    ``files`` are copied (linked when they share a filesystem) into this one's work folder;
+    ``results`` maps this one's inputs (dotted names) to the parent's extracted results.
+    """
+
+    calculation: Id | None = None
+    step: Label | None = None
+    files: list[FileFrom] = Field(default_factory=list, max_length=100)
+    results: dict[InputPath, ResultName] = Field(default_factory=dict)
+
+    @field_validator("files", mode="before")
+    @classmethod
+    def _file_names(cls, value: object) -> object:
+        if isinstance(value, list):
+            return [{"path": v} if isinstance(v, str) else v for v in value]
+        return value
+
+    @model_validator(mode="after")
+    def _one_parent(self) -> Parent:
+        if (self.calculation is None) == (self.step is None):
+            raise ValueError("a parent is an existing calculation (by id) or a step of the same request")
+        return self
+
+    @property
+    def ref(self) -> str:
+        return f"calculation {self.calculation}" if self.calculation is not None else f"step {self.step!r}"
+
+
 class CalculationCreate(Strict):
     name: Annotated[str, Field(min_length=1, max_length=200)] = "calculation"
     cluster: Annotated[str, Field(pattern=NAME)] = "local"
@@ -115,9 +171,18 @@ class CalculationCreate(Strict):
     resources: Resources = Field(default_factory=lambda: Resources())
     priority: int = Field(0, ge=-1000, le=1000, description="higher runs first")
     max_attempts: int = Field(2, ge=1, le=20, description="attempts allowed when a run is lost")
+    step: Label | None = Field(None, description="its name within a request, for the others' `after`")
+    after: list[Parent] = Field(
+        default_factory=list,
+        max_length=100,
+        description="calculations it waits for (it is `waiting` until each has completed), "
+        "and the files and results it takes from them",
+    )
 
     @model_validator(mode="after")
     def _command_or_type(self) -> CalculationCreate:
+        if any(p.results for p in self.after) and self.type is None:
+            raise ValueError("results from a parent fill a type's inputs; give this calculation a type")
         if self.type is None and not self.command:
             raise ValueError("give a command to run, or a calculation type with its inputs")
         if self.type is not None and self.command:
@@ -193,6 +258,9 @@ class Calculation(BaseModel):
     study: str | None = None
     favorite: bool = False
     bytes_freed: int | None = None
+    step: str | None = None
+    #: The calculations it waits for (shown on its own page; lists leave it empty).
+    parents: list[int] = []
 
 
 class CalculationUpdate(Strict):

@@ -1,4 +1,5 @@
-"""Sweeps on the wire: a calculation template and the parameter space it is run over.
+"""Studies on the wire: sweeps (a calculation template and the parameter space it is run
+over), pipelines (a graph of steps), and the study records that group them.
 
 A space is a product of axes, or an explicit list of points (see
 ``calchub.domain.sweeps``). Each axis is one of::
@@ -11,12 +12,14 @@ A space is a product of axes, or an explicit list of points (see
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from datetime import datetime
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, model_validator
 
-from calchub.contracts.calculations import Calculation, CalculationCreate, Label, Strict
+from calchub.contracts.calculations import Calculation, CalculationCreate, Label, ProjectRef, Strict
 from calchub.domain import sweeps
+from calchub.domain.states import TERMINAL, State
 
 InputName = Annotated[str, Field(min_length=1, max_length=200)]
 #: The most values one list of a request may hold (the points are bounded by ``MAX_POINTS``).
@@ -80,20 +83,95 @@ class SpaceSpec(Strict):
         return [spec.axis() for spec in self.product]
 
 
-class SweepCreate(Strict):
-    """A study made of one calculation per point of ``space``: ``template`` with the point's
-    values written into its inputs (dotted names reach into objects)."""
+class PipelineSpec(Strict):
+    """A graph of steps, each a calculation whose ``after`` names earlier steps by ``step``.
+
+    ``parameters`` are the values a run of the pipeline may change (``--set``, or the axes of
+    a space): an input whose value is the string ``"${name}"`` takes the parameter as it is,
+    and ``${name}`` inside a longer string is replaced by its text.
+    """
+
+    parameters: dict[InputName, Any] = Field(default_factory=dict)
+    steps: Annotated[dict[Label, CalculationCreate], Field(min_length=1, max_length=100)]
+
+
+class StudyCreate(Strict):
+    """A study: a name and a description, and what to run in it, if anything yet.
+
+    With ``template`` and ``space``: a sweep, one calculation per point (dotted names reach
+    into the template's inputs). With ``pipeline``: its whole graph once, or once per point of
+    ``space`` (whose names are the pipeline's parameters). With neither, an empty study that
+    calculations join by naming it.
+    """
 
     study: Label
-    template: CalculationCreate
-    space: SpaceSpec
+    description: Annotated[str, Field(max_length=10_000)] = ""
+    project: ProjectRef | None = Field(None, description="the template's or steps' project when unset")
+    template: CalculationCreate | None = None
+    pipeline: PipelineSpec | None = None
+    space: SpaceSpec | None = None
+
+    @model_validator(mode="after")
+    def _what_to_run(self) -> StudyCreate:
+        if self.template is not None and self.pipeline is not None:
+            raise ValueError("a study runs a template over a space, or a pipeline; not both")
+        if self.template is not None and self.space is None:
+            raise ValueError("a template is run over a space: give space")
+        if self.template is None and self.pipeline is None and self.space is not None:
+            raise ValueError("a space needs a template or a pipeline to run at its points")
+        return self
 
 
-class SweepCreated(BaseModel):
+#: Kept for the callers of the first sweep API: a sweep is a study with a template.
+SweepCreate = StudyCreate
+
+
+class StudyCreated(BaseModel):
+    id: int
     study: str
     project: str
     count: int
-    first_id: int
-    last_id: int
+    first_id: int | None = None
+    last_id: int | None = None
     #: The first calculations made (at most 100), with their inputs.
     sample: list[Calculation] = []
+
+
+SweepCreated = StudyCreated
+
+
+class StepInfo(BaseModel):
+    """One step of a pipeline study, with the states of its calculations (one per point)."""
+
+    name: str
+    type: str | None = None
+    after: list[str] = []
+    counts: dict[State, int] = {}
+
+
+class Study(BaseModel):
+    id: int
+    name: str
+    project: str
+    owner: str
+    description: str = ""
+    created_at: datetime
+    kind: Literal["sweep", "pipeline", "group"]
+    total: int = 0
+    counts: dict[State, int] = {}
+    #: The inputs or parameters its space varies.
+    parameters: list[str] = []
+    #: A pipeline's steps, in order (empty for a sweep or a group).
+    steps: list[StepInfo] = []
+
+    @property
+    def finished(self) -> int:
+        return sum(n for state, n in self.counts.items() if state in TERMINAL)
+
+
+class StudyList(BaseModel):
+    items: list[Study]
+
+
+class StudyUpdate(Strict):
+    description: Annotated[str, Field(max_length=10_000)]

@@ -33,6 +33,7 @@ from calchub.server.api.deps import describe_permissions
 from calchub.server.db.migrate import upgrade
 from calchub.server.hub import Hub
 from calchub.server.services import agents as agent_service
+from calchub.server.services import chains
 from calchub.server.settings import Settings
 from calchub.server.wakeup_bridge import PostgresWakeups
 from calchub.server.web import errors as web_errors
@@ -56,7 +57,7 @@ def create_app(settings: Settings | None = None, hub: Hub | None = None) -> Fast
             extended = agent_service.grace_after_restart(session, settings.lease_seconds)
         log.info("started", extra={"action": "server.start", "leases_extended": extended})
         app.state.hub = the_hub
-        tasks = [asyncio.create_task(_reap_forever(the_hub))]
+        tasks = [asyncio.create_task(_reap_forever(the_hub)), asyncio.create_task(_follow_chains(the_hub))]
         if the_hub.engine.dialect.name == "postgresql":
             tasks.append(await _hear_other_replicas(the_hub))
         try:
@@ -113,17 +114,40 @@ async def _reap_forever(hub: Hub) -> None:
     every = min(hub.settings.lease_seconds / 4, 5.0)
     while True:
         await asyncio.sleep(every)
-        # A cancel must not abandon a pass in its thread: the lifespan disposes the engine
-        # next, and a connection still checked out would be left open.
-        reaping = asyncio.ensure_future(run_in_threadpool(_reap_once, hub))
-        try:
-            await asyncio.shield(reaping)
-        except asyncio.CancelledError:
-            with contextlib.suppress(Exception):
-                await reaping
-            raise
-        except Exception:
-            log.exception("lease check failed", extra={"action": "leases.error"})
+        await _in_thread(_reap_once, hub, "leases.error", "lease check failed")
+
+
+async def _follow_chains(hub: Hub) -> None:
+    """Release calculations whose parents completed, skip those whose parents never will.
+
+    Woken by every change to a final state (``chains``); the first pass at start-up picks up
+    what a stop interrupted.
+    """
+    while True:
+        woken = hub.wakeups.current(chains.CHAINS)
+        await _in_thread(_follow_once, hub, "chains.error", "following chains failed")
+        await woken.wait()
+
+
+def _follow_once(hub: Hub) -> None:
+    with hub.uow() as session:
+        moved = chains.advance(session, hub.store, hub.calctypes)
+    if moved:
+        log.info("chains advanced", extra={"action": "chains.advanced", "moved": moved})
+
+
+async def _in_thread(work: Callable[[Hub], None], hub: Hub, action: str, failure: str) -> None:
+    """Run ``work`` in a thread; a cancel waits for it to end (the lifespan disposes the engine
+    next, and a connection still checked out would be left open), and a failure is logged."""
+    running = asyncio.ensure_future(run_in_threadpool(work, hub))
+    try:
+        await asyncio.shield(running)
+    except asyncio.CancelledError:
+        with contextlib.suppress(Exception):
+            await running
+        raise
+    except Exception:
+        log.exception(failure, extra={"action": action})
 
 
 def _reap_once(hub: Hub) -> None:

@@ -81,6 +81,20 @@ class Store:
         path = self.log_path(calc_id, attempt, stream)
         return path.stat().st_size if path.exists() else 0
 
+    def link(self, calc_id: int, kind: str, path: str, to_calc: int, to_kind: str, to_path: str) -> None:
+        """Give ``to_calc`` the file ``path`` of ``calc_id``: a hard link (the store is one
+        filesystem), or a copy where links are refused. Either may be deleted on its own."""
+        source = self.file_path(calc_id, kind, path)
+        target = self.file_path(to_calc, to_kind, to_path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(f".{target.name}.part")
+        tmp.unlink(missing_ok=True)
+        try:
+            os.link(source, tmp)
+        except OSError:
+            shutil.copyfile(source, tmp)
+        os.replace(tmp, target)
+
     def delete(self, calc_ids: Iterable[int]) -> None:
         for calc_id in calc_ids:
             shutil.rmtree(self._calc(calc_id), ignore_errors=True)

@@ -75,7 +75,7 @@ Recheck = Annotated[Callable[[], auth.Caller], Depends(_rechecker)]
 def require(action: Action, within: str | None = None, reads: bool = False) -> Callable[..., auth.Caller]:
     """A dependency: the signed-in caller, if their role and credential allow ``action``.
 
-    ``within`` says which record the route acts on ("project", "calculation"): its service
+    ``within`` says which record the route acts on ("project", "calculation", "study"): its service
     answers a caller who does not belong to the record's project 404, as if it did not exist
     (the service enforces it; here it is only described, for the OpenAPI rule and its test).
     ``reads`` marks a POST that changes nothing (a long-poll), which read-only tokens may call.
@@ -106,6 +106,8 @@ Waiter = Annotated[auth.Caller, Depends(require(Action.CALCULATIONS_READ, reads=
 CalcReader = Annotated[auth.Caller, Depends(require(Action.CALCULATIONS_READ, "calculation"))]
 CalcWriter = Annotated[auth.Caller, Depends(require(Action.CALCULATIONS_WRITE, "calculation"))]
 Writer = Annotated[auth.Caller, Depends(require(Action.CALCULATIONS_WRITE))]
+StudyReader = Annotated[auth.Caller, Depends(require(Action.CALCULATIONS_READ, "study"))]
+StudyWriter = Annotated[auth.Caller, Depends(require(Action.CALCULATIONS_WRITE, "study"))]
 Approver = Annotated[auth.Caller, Depends(require(Action.CALCULATIONS_APPROVE, "calculation"))]
 Self = Annotated[auth.Caller, Depends(require(Action.SELF))]
 ProjectReader = Annotated[auth.Caller, Depends(require(Action.PROJECTS_READ))]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -11,6 +12,7 @@ from calchub.calctypes.registry import Registry, UnknownType
 from calchub.calctypes.render import RenderError
 from calchub.contracts import calctypes as types_wire
 from calchub.contracts import calculations as wire
+from calchub.domain import sweeps
 from calchub.server.services.errors import Invalid, InvalidInputs, NotFound, TooLarge
 
 
@@ -24,9 +26,21 @@ class Plan:
     outputs: list[str]
     resources: wire.Resources
     typed: dict[str, Any] = field(default_factory=dict)
+    #: The request to render once its parents' results are in (None: rendered now).
+    deferred: dict[str, Any] | None = None
 
 
-def plan(registry: Registry, request: wire.CalculationCreate, where: str = "") -> Plan:
+def plan(
+    registry: Registry,
+    request: wire.CalculationCreate,
+    where: str = "",
+    uploaded: Sequence[str] = (),
+) -> Plan:
+    """What ``request`` runs. ``uploaded`` names files it already has (a deferred calculation's).
+
+    A typed request whose inputs wait for parents' results (``after[].results``) is checked
+    without them and not rendered (``Plan.deferred``) until they are in.
+    """
     uploads = [(item.path, input_data(item, where)) for item in request.files]
     if request.type is None:
         assert request.command is not None
@@ -37,8 +51,11 @@ def plan(registry: Registry, request: wire.CalculationCreate, where: str = "") -
         calctype = registry.get(request.type)
     except UnknownType as error:
         raise Invalid(str(error), f"{where}type") from None
+    bound = [path for parent in request.after for path in parent.results]
+    if bound:
+        return _deferred(calctype, request, uploads, bound, where)
     inputs, analyses, problems = check_request(
-        calctype, request.inputs, [path for path, _ in uploads], request.analyses
+        calctype, request.inputs, [path for path, _ in uploads] + list(uploaded), request.analyses
     )
     if problems:
         raise InvalidInputs([(f"{where}{p.field}", p.rule, p.message) for p in problems])
@@ -63,6 +80,46 @@ def plan(registry: Registry, request: wire.CalculationCreate, where: str = "") -
             "inputs": inputs,
             "analyses": analyses,
         },
+    )
+
+
+def _deferred(
+    calctype: CalcType,
+    request: wire.CalculationCreate,
+    uploads: list[tuple[str, bytes]],
+    bound: list[str],
+    where: str,
+) -> Plan:
+    """A typed request checked with the inputs its parents will fill left out; nothing rendered.
+
+    Each bound input holds a placeholder for the check, so only what the request itself gives
+    is judged here; the whole is checked again, and rendered, once the results are in.
+    """
+    placeholders = sweeps.inputs_at(request.inputs, dict.fromkeys(bound))
+    _, analyses, problems = check_request(
+        calctype, placeholders, [path for path, _ in uploads], request.analyses
+    )
+    fields = [f"inputs.{path}" for path in bound]
+    problems = [p for p in problems if not any(p.field == f or p.field.startswith(f"{f}.") for f in fields)]
+    if problems:
+        raise InvalidInputs([(f"{where}{p.field}", p.rule, p.message) for p in problems])
+    chosen = (
+        request.resources.model_dump(exclude_unset=True) if "resources" in request.model_fields_set else {}
+    )
+    return Plan(
+        command=[],
+        env=dict(request.env),
+        files=uploads,
+        outputs=list(request.outputs),
+        resources=wire.Resources.model_validate(dict(calctype.resources) | chosen),
+        typed={
+            "calctype": calctype.name,
+            "calctype_version": calctype.version,
+            "calctype_digest": calctype.digest(),
+            "inputs": request.inputs,
+            "analyses": analyses,
+        },
+        deferred=request.model_dump(mode="json", exclude={"files", "after", "step"}, by_alias=True),
     )
 
 

@@ -25,8 +25,9 @@ from calchub.server.db.tables import Calculation, CalculationFile, Cluster, Proj
 from calchub.server.repositories import calculations as repo
 from calchub.server.repositories import clusters as cluster_repo
 from calchub.server.repositories import projects as project_repo
+from calchub.server.repositories import studies as study_repo
 from calchub.server.repositories import users as user_repo
-from calchub.server.services import calctypes, quotas, transitions
+from calchub.server.services import calctypes, chains, quotas, transitions
 from calchub.server.services import clusters as cluster_service
 from calchub.server.services import projects as project_service
 from calchub.server.services.auth import Caller
@@ -54,6 +55,9 @@ def submit(
         _check_priority(caller, project, r.priority, f"{w}priority")
     _within_quotas(session, caller, projects, plans)
     _same_version_same_definition(session, plans)
+    links = chains.check(session, caller, requests, where, [[path for path, _ in p.files] for p in plans])
+    for index, paths in links.kept.items():  # what a child takes from a parent, the parent keeps
+        plans[index].outputs = list(dict.fromkeys([*plans[index].outputs, *paths]))
     inputs = [p.files for p in plans]
     created_at = now()
     rows = [
@@ -61,6 +65,13 @@ def submit(
         for r, project, p in zip(requests, projects, plans, strict=True)
     ]
     ids = repo.insert_calculations(session, rows)
+    chains.record(session, links, ids)
+    study_repo.ensure(
+        session,
+        [(p.id, r.study) for r, p in zip(requests, projects, strict=True) if r.study],
+        caller.id,
+        created_at,
+    )
     calcs = [_unsaved(i, row) for i, row in zip(ids, rows, strict=True)]
     transitions.created(session, calcs, caller.actor, created_at)
     repo.insert_files(
@@ -173,7 +184,9 @@ def _new_row(
     plan: calctypes.Plan,
     at: datetime,
 ) -> dict[str, Any]:
-    state = State.PENDING_APPROVAL if project.requires_approval else State.QUEUED
+    state = (
+        State.PENDING_APPROVAL if project.requires_approval else State.WAITING if r.after else State.QUEUED
+    )
     return {
         "name": r.name,
         "owner_id": caller.id,
@@ -201,6 +214,8 @@ def _new_row(
         "study": r.study,
         "bytes_freed": None,
         "scheduler": plan.resources.scheduler_fields() or None,
+        "step": r.step,
+        "deferred": plan.deferred,
     }
 
 
@@ -254,6 +269,7 @@ class CalculationRow(Protocol):
     study: str | None
     bytes_freed: int | None
     scheduler: dict[str, Any] | None
+    step: str | None
 
 
 def to_wire(
@@ -299,6 +315,7 @@ def to_wire(
         study=calc.study,
         favorite=favorite,
         bytes_freed=calc.bytes_freed,
+        step=calc.step,
     )
 
 
@@ -333,7 +350,9 @@ def _describe(session: Session, caller: Caller, calc: Calculation) -> wire.Calcu
     project = project_repo.by_ids(session, {calc.project_id})[calc.project_id]
     files = repo.files_of(session, [calc.id])[calc.id]
     favorite = calc.id in repo.favorites_among(session, caller.id, [calc.id])
-    return to_wire(calc, owner.username if owner else "?", cluster.name, files, project.name, favorite)
+    shown = to_wire(calc, owner.username if owner else "?", cluster.name, files, project.name, favorite)
+    shown.parents = [link.parent_id for link in chains.parents(session, calc.id)]
+    return shown
 
 
 def cancel(session: Session, caller: Caller, calc_id: int, reason: str | None) -> wire.Calculation:
@@ -377,6 +396,7 @@ def retry(session: Session, caller: Caller, calc_id: int) -> wire.Calculation:
         calc.message = None  # the ended attempt's message is in its events
     repo.add_events(session, [event])
     session.flush()
+    chains.continue_after_retry(session, calc.id, caller.actor)
     return _describe(session, caller, calc)
 
 
@@ -435,7 +455,10 @@ def decide(
         )
     if approve:
         message = f"approved by {caller.username}" + (f": {comment}" if comment else "")
-        return _move(session, caller, calc, State.QUEUED, message)
+        target = State.WAITING if chains.has_parents(session, calc.id) else State.QUEUED
+        if target is State.WAITING:
+            wake(session, chains.CHAINS)
+        return _move(session, caller, calc, target, message)
     return _move(session, caller, calc, State.REJECTED, f"rejected by {caller.username}: {comment}")
 
 
@@ -473,6 +496,9 @@ def delete(session: Session, caller: Caller, calc_id: int) -> None:
     calc = _changeable(session, caller, calc_id, "delete")
     if State(calc.state) not in TERMINAL:
         raise Conflict(f"calculation {calc_id} is {calc.state}; cancel it before deleting it")
+    if waiting := chains.unfinished_children(session, calc_id):
+        shown = ", ".join(map(str, waiting[:10]))
+        raise Conflict(f"calculations {shown} wait for calculation {calc_id}; cancel them before deleting it")
     repo.remove(session, calc)
 
 

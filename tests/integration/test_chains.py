@@ -1,0 +1,117 @@
+"""Chains: a calculation that waits for others is checked whole at submit, waits, and is
+skipped when a parent ends without completing (real runs are in tests/acceptance/test_chains.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from calchub.client import BadRequest, Client, Conflict, NotFound
+
+STEP = {"type": "python", "inputs": {"code": "def main(n=1):\n    return {'n': n}\n", "function": "main"}}
+
+
+def _step(name: str, *after: dict[str, Any], **fields: Any) -> dict[str, Any]:
+    return STEP | {"name": name, "step": name, "after": list(after)} | fields
+
+
+def test_a_cycle_is_refused_naming_it_and_nothing_is_made(client: Client) -> None:
+    with pytest.raises(BadRequest) as refused:
+        client.submit_many(
+            [
+                _step("a", {"step": "c"}),
+                _step("b", {"step": "a"}),
+                _step("c", {"step": "b"}),
+            ]
+        )
+    assert "wait for each other, so none would ever run: a -> c -> b -> a" in str(refused.value)
+    assert refused.value.field == "calculations[0].after"
+    assert client.list() == []
+
+
+@pytest.mark.parametrize(
+    ("calcs", "field", "said"),
+    [
+        ([_step("a", {"step": "nope"})], "after[0].step", "no step 'nope' in this request"),
+        ([_step("a", {"step": "a"})], "after[0].step", "cannot wait for itself"),
+        (
+            [_step("a"), _step("a")],
+            "calculations[1].step",
+            "two calculations of the request are called step 'a'",
+        ),
+        (
+            [
+                _step("a"),
+                {
+                    "command": ["cat", "x.txt"],
+                    "after": [{"step": "a", "files": ["x.txt"]}],
+                    "files": [{"path": "x.txt", "content": "mine"}],
+                },
+            ],
+            "calculations[1].after[0].files[0]",
+            "'x.txt' is both a file this calculation starts with and a file from step 'a'",
+        ),
+        (
+            [_step("a"), _step("b", {"step": "a", "results": {"kwargs": "n"}}, inputs={"code": 5})],
+            "calculations[1].inputs.code",
+            "is not of type 'string'",
+        ),
+    ],
+)
+def test_a_bad_graph_is_refused_by_its_field(client: Client, calcs: list[Any], field: str, said: str) -> None:
+    with pytest.raises(BadRequest) as refused:
+        client.submit_many(calcs)
+    assert said in str(refused.value)
+    assert refused.value.field is not None and refused.value.field.endswith(field)
+    assert client.list() == []
+
+
+def test_results_fill_a_type_s_inputs_so_a_plain_command_cannot_take_them(client: Client) -> None:
+    plain = [
+        {"command": ["true"], "step": "a"},
+        {"command": ["true"], "after": [{"step": "a", "results": {"x": "y"}}]},
+    ]
+    with pytest.raises(
+        ValueError, match="results from a parent fill a type's inputs; give this calculation a type"
+    ):
+        client.submit_many(plain)  # refused before it is sent, by the model the server checks with too
+
+
+def test_an_existing_parent_must_be_visible_alive_and_keep_what_is_asked(
+    client: Client, make_user: Callable[..., Client]
+) -> None:
+    parent = client.submit(["true"], name="parent", outputs=["out/*.csv"])
+    other = make_user("mallory")
+    with pytest.raises(NotFound):
+        other.submit(["true"], after=[{"calculation": parent.id}])
+    with pytest.raises(BadRequest, match=r"keeps no file 'log.txt' \(it keeps: out/\*\.csv\)"):
+        client.submit(["true"], after=[{"calculation": parent.id, "files": ["log.txt"]}])
+    child = client.submit(["true"], after=[{"calculation": parent.id, "files": ["out/t.csv"]}])
+    assert (child.state, client.get(child.id).parents) == ("waiting", [parent.id])
+    client.cancel(parent.id)
+    with pytest.raises(Conflict, match=f"calculation {parent.id} is cancelled, so nothing waiting"):
+        client.submit(["true"], after=[{"calculation": parent.id}])
+
+
+def test_a_cancelled_parent_skips_its_descendants_and_a_retry_makes_them_wait_again(client: Client) -> None:
+    a, b, c = client.submit_many(
+        [
+            {"command": ["true"], "name": "a", "step": "a"},
+            {"command": ["true"], "name": "b", "step": "b", "after": [{"step": "a"}]},
+            {"command": ["true"], "name": "c", "step": "c", "after": [{"step": "b"}]},
+        ]
+    )
+    assert [x.state for x in (a, b, c)] == ["queued", "waiting", "waiting"]
+    assert (b.step, client.get(c.id).parents) == ("b", [b.id])
+    client.cancel(a.id)
+    skipped = client.wait(c.id, timeout=10)  # skipped is final: the wait ends on it
+    assert client.get(b.id).message == f"calculation {a.id} cancelled, so this one cannot run"
+    assert (skipped.state, skipped.message) == (
+        "skipped",
+        f"calculation {b.id} skipped, so this one cannot run",
+    )
+    client.retry(a.id)
+    assert [client.get(x.id).state for x in (a, b, c)] == ["queued", "waiting", "waiting"]
+    assert [e.to_state for e in client.events(c.id)][-2:] == ["skipped", "waiting"]
