@@ -115,3 +115,28 @@ def test_a_cancelled_parent_skips_its_descendants_and_a_retry_makes_them_wait_ag
     client.retry(a.id)
     assert [client.get(x.id).state for x in (a, b, c)] == ["queued", "waiting", "waiting"]
     assert [e.to_state for e in client.events(c.id)][-2:] == ["skipped", "waiting"]
+
+
+def test_a_cancelled_child_that_never_ran_waits_again_when_retried(client: Client) -> None:
+    parent = client.submit(["true"], name="parent")
+    child = client.submit(["true"], name="child", after=[{"calculation": parent.id}])
+    client.cancel(child.id)
+    assert client.retry(child.id).state == "waiting", "it takes from its parents again, once they are done"
+    assert client.get(parent.id).state == "queued"
+
+
+def test_in_a_project_that_approves_each_run_an_approved_child_waits_for_its_parent(
+    client: Client, make_user: Callable[..., Client]
+) -> None:
+    bob = make_user("bob")
+    client.create_project("careful", requires_approval=True)
+    client.add_member("careful", "bob")
+    parent, child = bob.submit_many(
+        [
+            {"command": ["true"], "step": "p", "project": "careful"},
+            {"command": ["true"], "after": [{"step": "p"}], "project": "careful"},
+        ]
+    )
+    assert (parent.state, child.state) == ("pending_approval", "pending_approval")
+    assert client.approve(child.id).state == "waiting"
+    assert client.approve(parent.id).state == "queued"

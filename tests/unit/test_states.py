@@ -38,14 +38,16 @@ EXPECTED: dict[State, set[State]] = {
     },
     State.POSTPROCESSING: {State.COMPLETED, State.INVALID, State.FAILED, State.CANCELLED, State.LOST},
     State.COMPLETED: set(),
-    # A user's retry: back to the queue, or to the moderators when the project wants approval.
-    State.INVALID: {State.QUEUED, State.PENDING_APPROVAL},
-    State.FAILED: {State.QUEUED, State.PENDING_APPROVAL},
-    State.CANCELLED: {State.QUEUED, State.PENDING_APPROVAL},
+    # A user's retry: back to the queue, or to the moderators when the project wants approval,
+    # or to wait for its parents again when it never ran.
+    State.INVALID: {State.QUEUED, State.PENDING_APPROVAL, State.WAITING},
+    State.FAILED: {State.QUEUED, State.PENDING_APPROVAL, State.WAITING},
+    State.CANCELLED: {State.QUEUED, State.PENDING_APPROVAL, State.WAITING},
+    # An ancestor retried: it waits again.
     State.SKIPPED: {State.WAITING},
     State.REJECTED: set(),
     # The retry policy (queued again while attempts are left), or a user's retry.
-    State.LOST: {State.QUEUED, State.PENDING_APPROVAL},
+    State.LOST: {State.QUEUED, State.PENDING_APPROVAL, State.WAITING},
 }
 
 PAIRS = list(itertools.product(State, State))
@@ -103,7 +105,7 @@ def test_terminal_states_have_no_way_out_but_a_retry() -> None:
     assert TRANSITIONS[State.SKIPPED] == {State.WAITING}
     assert is_terminal(State.SKIPPED)
     for state in RETRYABLE:
-        assert TRANSITIONS[state] == {State.QUEUED, State.PENDING_APPROVAL}
+        assert TRANSITIONS[state] == {State.QUEUED, State.PENDING_APPROVAL, State.WAITING}
         assert is_terminal(state)
     assert not is_terminal(State.QUEUED)
     assert not is_terminal(State.RUNNING)
@@ -117,6 +119,9 @@ def test_retry_is_for_finished_work_that_did_not_complete() -> None:
     assert not RETRYABLE & CANCELLABLE
     assert retry_target(requires_approval=False) is State.QUEUED
     assert retry_target(requires_approval=True) is State.PENDING_APPROVAL
+    # One that waits for others and never ran takes from them again: it waits (after approval).
+    assert retry_target(requires_approval=False, waits=True) is State.WAITING
+    assert retry_target(requires_approval=True, waits=True) is State.PENDING_APPROVAL
     assert all(can_move(state, retry_target(flag)) for state in RETRYABLE for flag in (False, True))
 
 

@@ -268,6 +268,7 @@ def _describe(calc: Calculation) -> None:
         f"command   {' '.join(calc.command)}",
         f"owner     {calc.owner}   cluster {calc.cluster}   priority {calc.priority}",
         f"project   {calc.project or '-'}   study {calc.study or '-'}"
+        + (f"   step {calc.step}" if calc.step else "")
         + ("   favorite" if calc.favorite else ""),
         f"resources {calc.resources.cores} cores, {calc.resources.gpus} GPUs, "
         f"memory {calc.resources.memory or '-'}, walltime {calc.resources.walltime or '-'} s",
@@ -275,6 +276,8 @@ def _describe(calc: Calculation) -> None:
         f"versions  calchub {p.calchub_version or '-'}, agent {p.agent_version or '-'}",
         f"exit      {calc.exit_code if calc.exit_code is not None else '-'}   {calc.message or ''}",
     ]
+    if calc.parents:
+        lines.append(f"after     {', '.join(map(str, calc.parents))}")
     lines += [f"{f.kind:6}    {f.path}  {f.size} B  sha256 {f.sha256}" for f in calc.files]
     for line in lines:
         console.print(Text(line))

@@ -65,8 +65,10 @@ CANCELLABLE = frozenset({State.DRAFT, State.PENDING_APPROVAL, State.WAITING, Sta
 
 #: Finished states a user may retry: the calculation runs again as its next attempt.
 RETRYABLE = frozenset({State.FAILED, State.CANCELLED, State.INVALID, State.LOST})
-#: Where a retry goes: the queue, or the moderators when the project requires approval.
-RETRY_TARGETS = frozenset({State.QUEUED, State.PENDING_APPROVAL})
+#: Where a retry goes: the queue, or the moderators when the project requires approval; a
+#: calculation that waits for others and never ran waits again (its parents' files and results
+#: are taken anew).
+RETRY_TARGETS = frozenset({State.QUEUED, State.PENDING_APPROVAL, State.WAITING})
 
 _ENDINGS = {State.FAILED, State.CANCELLED, State.LOST}
 
@@ -109,6 +111,11 @@ def is_terminal(state: State) -> bool:
     return state in TERMINAL
 
 
-def retry_target(requires_approval: bool) -> State:
-    """Where a retried calculation goes: where a new submission to its project would."""
-    return State.PENDING_APPROVAL if requires_approval else State.QUEUED
+def retry_target(requires_approval: bool, waits: bool = False) -> State:
+    """Where a retried calculation goes: where a new submission to its project would.
+
+    ``waits``: it has parents and never ran, so what it takes from them is taken again first.
+    """
+    if requires_approval:
+        return State.PENDING_APPROVAL
+    return State.WAITING if waits else State.QUEUED

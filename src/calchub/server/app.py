@@ -7,7 +7,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
@@ -34,6 +34,7 @@ from calchub.server.db.migrate import upgrade
 from calchub.server.hub import Hub
 from calchub.server.services import agents as agent_service
 from calchub.server.services import chains
+from calchub.server.services.wakeups import wait_first
 from calchub.server.settings import Settings
 from calchub.server.wakeup_bridge import PostgresWakeups
 from calchub.server.web import errors as web_errors
@@ -41,6 +42,7 @@ from calchub.server.web.routes import ROUTERS as PAGE_ROUTERS
 from calchub.server.web.session import RenewedCookies, SignInNeeded, to_sign_in
 
 log = logging.getLogger("calchub.server")
+T = TypeVar("T")
 Scope = MutableMapping[str, Any]
 ASGIApp = Callable[[Scope, Callable[[], Awaitable[Any]], Callable[[Any], Awaitable[None]]], Awaitable[None]]
 
@@ -120,34 +122,44 @@ async def _reap_forever(hub: Hub) -> None:
 async def _follow_chains(hub: Hub) -> None:
     """Release calculations whose parents completed, skip those whose parents never will.
 
-    Woken by every change to a final state (``chains``); the first pass at start-up picks up
-    what a stop interrupted.
+    A pass runs at start-up (it picks up what a stop interrupted), when something may have
+    begun to wait (``chains``: new links, an approval, a retry), and when a calculation ends
+    (``terminal``) while some are known to wait; with none waiting, an ending costs nothing.
     """
+    waiting = True
     while True:
-        woken = hub.wakeups.current(chains.CHAINS)
-        await _in_thread(_follow_once, hub, "chains.error", "following chains failed")
-        await woken.wait()
+        news, ended = hub.wakeups.current(chains.CHAINS), hub.wakeups.current("terminal")
+        if waiting:
+            result = await _in_thread(_follow_once, hub, "chains.error", "following chains failed")
+            waiting = result is not False
+        await wait_first([news, ended], timeout=3600)
+        waiting = waiting or news.is_set()
 
 
-def _follow_once(hub: Hub) -> None:
+def _follow_once(hub: Hub) -> bool:
+    """One pass; whether any calculation still waits."""
     with hub.uow() as session:
         moved = chains.advance(session, hub.store, hub.calctypes)
+        still = chains.any_waiting(session)
     if moved:
         log.info("chains advanced", extra={"action": "chains.advanced", "moved": moved})
+    return still
 
 
-async def _in_thread(work: Callable[[Hub], None], hub: Hub, action: str, failure: str) -> None:
+async def _in_thread(work: Callable[[Hub], T], hub: Hub, action: str, failure: str) -> T | None:
     """Run ``work`` in a thread; a cancel waits for it to end (the lifespan disposes the engine
-    next, and a connection still checked out would be left open), and a failure is logged."""
+    next, and a connection still checked out would be left open), and a failure is logged
+    (None then)."""
     running = asyncio.ensure_future(run_in_threadpool(work, hub))
     try:
-        await asyncio.shield(running)
+        return await asyncio.shield(running)
     except asyncio.CancelledError:
         with contextlib.suppress(Exception):
             await running
         raise
     except Exception:
         log.exception(failure, extra={"action": action})
+        return None
 
 
 def _reap_once(hub: Hub) -> None:

@@ -386,6 +386,20 @@ def insert_files(session: Session, files: list[dict[str, Any]]) -> None:
         session.connection().execute(insert(CalculationFile.__table__), files)  # type: ignore[arg-type]
 
 
+def replace_input_files(session: Session, calc_id: int, files: list[dict[str, Any]]) -> None:
+    """Record these input files of a calculation, in place of any it had at the same paths."""
+    if not files:
+        return
+    session.execute(
+        delete(CalculationFile).where(
+            CalculationFile.calculation_id == calc_id,
+            CalculationFile.kind == "input",
+            CalculationFile.path.in_([f["path"] for f in files]),
+        )
+    )
+    insert_files(session, files)
+
+
 def insert_events(session: Session, events: list[dict[str, Any]]) -> None:
     if events:
         session.connection().execute(insert(CalculationEvent.__table__), events)  # type: ignore[arg-type]

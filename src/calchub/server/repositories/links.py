@@ -61,17 +61,9 @@ def waiting_with_parents(session: Session, after: int, limit: int) -> list[tuple
     return [(child, parent, state) for child, parent, state in session.execute(stmt)]
 
 
-def waiting_without_parents(session: Session, limit: int) -> list[int]:
-    """Waiting calculations that wait for nobody (their parents were deleted)."""
-    stmt = (
-        select(Calculation.id)
-        .where(
-            Calculation.state == State.WAITING.value,
-            ~select(CalculationLink.child_id).where(CalculationLink.child_id == Calculation.id).exists(),
-        )
-        .limit(limit)
-    )
-    return list(session.scalars(stmt))
+def any_waiting(session: Session) -> bool:
+    stmt = select(Calculation.id).where(Calculation.state == State.WAITING.value).limit(1)
+    return session.scalar(stmt) is not None
 
 
 def kept_files(session: Session, calc_ids: Sequence[int]) -> dict[tuple[int, str], CalculationFile]:

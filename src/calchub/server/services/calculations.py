@@ -383,7 +383,9 @@ def retry(session: Session, caller: Caller, calc_id: int) -> wire.Calculation:
     assert owner is not None
     hours = calc.cores * (calc.walltime or 0) / 3600
     quotas.check(session, owner, [quotas.Asked(project, 1, hours)])
-    target = retry_target(project.requires_approval)
+    target = retry_target(
+        project.requires_approval, calc.attempt == 0 and chains.has_parents(session, calc.id)
+    )
     max_attempts = max(calc.max_attempts, calc.attempt + 1)
     message = f"retried by {caller.username}: attempt {calc.attempt + 1} of {max_attempts}"
     if job := calc.provenance.get("scheduler_id"):
@@ -392,11 +394,11 @@ def retry(session: Session, caller: Caller, calc_id: int) -> wire.Calculation:
         message += f"; project {project.name!r} approves each run"
     event = transitions.move(session, calc, target, caller.actor, message)
     calc.max_attempts = max_attempts
-    if target is State.QUEUED:
+    if target is not State.PENDING_APPROVAL:
         calc.message = None  # the ended attempt's message is in its events
     repo.add_events(session, [event])
     session.flush()
-    chains.continue_after_retry(session, calc.id, caller.actor)
+    chains.continue_after_retry(session, calc.id, caller.actor, waits=target is State.WAITING)
     return _describe(session, caller, calc)
 
 

@@ -10,8 +10,9 @@ reason, and so on down the graph. Retrying a calculation puts its skipped descen
 to ``waiting``, so the chain continues from there; what completed is not run again.
 
 Releasing needs the store and the calculation types, so it is not done inside the change
-that completes a parent: every change to a final state wakes ``chains``, and the server's
-chain follower (``app``) runs :func:`advance` in a transaction of its own. It looks at every
+that completes a parent: the server's chain follower (``app``) runs :func:`advance` in a
+transaction of its own when a calculation ends (``terminal``) while some wait, and when
+something begins to wait (``chains``). It looks at every
 waiting calculation each time (a page of ids at a time), so it also mends what a restart
 interrupted; on PostgreSQL a waiting row is locked while it is released (others skip it).
 """
@@ -236,14 +237,15 @@ def _release(
     session: Session, store: Store, registry: Registry, calc: Calculation, links: list[CalculationLink]
 ) -> tuple[State, str | None]:
     """Take what ``calc`` asked of its parents; the state it goes to, and why if not queued."""
-    own = [f.path for f in calc_repo.files_of(session, [calc.id])[calc.id]]
+    placed_before = {f.get("as") or f["path"] for link in links for f in link.files}
+    own = [f.path for f in calc_repo.files_of(session, [calc.id])[calc.id] if f.path not in placed_before]
     try:
         files, values = _taken(session, store, calc, links, own)
         if calc.deferred is not None:
             files += _render(store, registry, calc, values, own, [f["path"] for f in files])
     except Invalid as error:
         return State.FAILED, f"{error} (taking from its parents)"
-    calc_repo.insert_files(session, files)
+    calc_repo.replace_input_files(session, calc.id, files)
     return State.QUEUED, None
 
 
@@ -330,14 +332,19 @@ def _file_record(calc_id: int, path: str, size: int, sha: str) -> dict[str, Any]
     }
 
 
-def continue_after_retry(session: Session, calc_id: int, actor: str) -> None:
-    """A retried calculation's skipped descendants wait again, for it and their other parents."""
+def continue_after_retry(session: Session, calc_id: int, actor: str, *, waits: bool) -> None:
+    """A retried calculation's skipped descendants wait again, for it and their other parents;
+    if it ``waits`` itself, the follower looks at it at once."""
     rows = repo.skipped_descendants(session, calc_id)
     transitions.move_all(
         session, [(row, State.WAITING, f"calculation {calc_id} was retried") for row in rows], actor
     )
-    if rows:
+    if rows or waits:
         wake(session, CHAINS)
+
+
+def any_waiting(session: Session) -> bool:
+    return repo.any_waiting(session)
 
 
 def parents(session: Session, calc_id: int) -> list[CalculationLink]:

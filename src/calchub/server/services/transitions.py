@@ -105,7 +105,7 @@ class Change:
     def wakes(self) -> list[str]:
         keys = [f"calc:{self.calc_id}", "calcs"]
         if self.target in TERMINAL:
-            keys += ["terminal", "chains"]
+            keys.append("terminal")
         if self.target in {State.QUEUED, State.CANCELLED}:
             keys.append(f"claim:{self.cluster_id}")
         return keys
