@@ -262,3 +262,51 @@ def _slurm_state(job_id: str | None) -> str:
         check=False,
     )
     return done.stdout.strip()
+
+
+def test_a_sweep_reaches_slurm_as_one_job_array(client: Client, agent_for: Callable[[], Agent]) -> None:
+    agent = agent_for()
+    template = {
+        "type": "python",
+        "cluster": "hpc",
+        "name": "square",
+        "inputs": {"code": "def main(x):\n    return {'y': x * x}\n", "function": "main", "kwargs": {"x": 0}},
+    }
+
+    def work() -> list[Any]:
+        made = client.sweep("squares", template, product=[{"input": "kwargs.x", "values": list(range(20))}])
+        return client.wait_all(list(range(made.first_id or 0, (made.last_id or 0) + 1)), timeout=240)
+
+    done = _scenario(agent, work)
+    assert {c.state for c in done} == {"completed"}, {c.message for c in done}
+    assert len({c.provenance.scheduler_id.split("_")[0] for c in done if c.provenance.scheduler_id}) == 1
+    squares = [next(s.value for s in client.results(c.id).scalars if s.name == "y") for c in done]
+    assert squares == [x * x for x in range(20)]
+
+
+def test_the_example_pipeline_runs_on_slurm_by_changing_only_the_cluster(
+    client: Client, agent_for: Callable[[], Agent]
+) -> None:
+    from calchub.contracts import pipelines
+
+    example = Path(__file__).parents[2] / "examples" / "pipelines" / "table_integrate" / "pipeline.yaml"
+    loaded = pipelines.with_cluster(pipelines.load(example), "hpc")
+    agent = agent_for()
+
+    def work() -> list[Any]:
+        client.create_study(
+            "on-slurm", pipeline=loaded.spec, space={"product": [{"input": "n", "values": [11, 101]}]}
+        )
+        return client.wait_all([c.id for c in client.list(study="on-slurm")], timeout=240)
+
+    done = _scenario(agent, work)
+    assert [c.state for c in done] == ["completed"] * 4, [c.message for c in done]
+    assert {c.cluster for c in done} == {"hpc"} and all(c.provenance.scheduler_id for c in done)
+    errors = [
+        s.value
+        for c in done
+        if c.step and c.step.startswith("integrate")
+        for s in client.results(c.id).scalars
+        if s.name == "error"
+    ]
+    assert len(errors) == 2 and all(e is not None and e < 0.02 for e in errors)
