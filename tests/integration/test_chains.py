@@ -3,12 +3,14 @@ skipped when a parent ends without completing (real runs are in tests/acceptance
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 
 from calchub.client import BadRequest, Client, Conflict, NotFound
+from calchub.testing import ServerThread
 
 STEP = {"type": "python", "inputs": {"code": "def main(n=1):\n    return {'n': n}\n", "function": "main"}}
 
@@ -140,3 +142,31 @@ def test_in_a_project_that_approves_each_run_an_approved_child_waits_for_its_par
     assert (parent.state, child.state) == ("pending_approval", "pending_approval")
     assert client.approve(child.id).state == "waiting"
     assert client.approve(parent.id).state == "queued"
+
+
+def test_the_cli_submits_a_child_that_takes_a_file_and_a_result(
+    server: ServerThread, made: Any, client: Client
+) -> None:
+    from typer.testing import CliRunner
+
+    from calchub.cli.app import app
+
+    def cli(*args: str, code: int = 0) -> str:
+        env = {"CALCHUB_URL": server.url, "CALCHUB_TOKEN": made.token}
+        result = CliRunner().invoke(app, list(args), env=env)
+        assert result.exit_code == code, result.output
+        return result.output
+
+    parent = client.submit(["true"], name="parent", outputs=["*.xyz"])
+    out = cli(
+        "submit", "-t", "python", "-i", "code=def main(e): return {'e': e}", "-i", "function=main",
+        "--after", str(parent.id), "--take", f"{parent.id}:final.xyz:start.xyz",
+        "--take-result", f"{parent.id}:energy=kwargs.e", "--json",
+    )  # fmt: skip
+    child = client.get(json.loads(out)["id"])
+    assert (child.state, child.parents) == ("waiting", [parent.id])
+    shown = cli("show", str(child.id))
+    assert f"after     {parent.id}" in shown
+    assert "must look like ID:RESULT=INPUT" in cli(
+        "submit", "--take-result", "1:energy", "--", "true", code=1
+    )

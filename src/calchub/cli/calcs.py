@@ -76,10 +76,18 @@ def submit(
     file: Annotated[list[str] | None, typer.Option("--file", "-f", help="LOCAL[:DEST] input file")] = None,
     env: Annotated[list[str] | None, typer.Option("--env", "-e", help="KEY=VALUE")] = None,
     max_attempts: Annotated[int, typer.Option(min=1, help="attempts if a run is lost")] = 2,
+    after: Annotated[list[int] | None, typer.Option(help="wait until calculation ID has completed")] = None,
+    take: Annotated[
+        list[str] | None, typer.Option(help="ID:PATH[:AS], a file calculation ID kept (it waits for ID)")
+    ] = None,
+    take_result: Annotated[
+        list[str] | None, typer.Option(help="ID:RESULT=INPUT, an input from ID's result (it waits for ID)")
+    ] = None,
     json: JsonOpt = False,
 ) -> None:
     """Submit a command, `calchub submit --cores 2 -- python run.py`, or a typed calculation,
-    `calchub submit -t lammps -i temperature=1.2 -i steps=5000`."""
+    `calchub submit -t lammps -i temperature=1.2 -i steps=5000`; `--after 12 --take 12:final.xyz`
+    runs it once 12 has completed, with 12's file."""
     if bool(command) == bool(type_):
         fail("give either a command after -- or --type NAME, not both or neither")
     chosen = {
@@ -106,6 +114,7 @@ def submit(
         "resources": {key: value for key, value in chosen.items() if value is not None},
         "project": project,
         "study": study,
+        "after": parents_from(after or [], take or [], take_result or []),
     }
     if type_:
         fields |= {"type": type_, "inputs": typed_inputs(inputs, input_ or [])}
@@ -121,6 +130,29 @@ def submit(
         emit_json(calc)
     else:
         console.print(f"submitted calculation [bold]{calc.id}[/bold] ({escape(calc.name)}) to {calc.cluster}")
+
+
+def parents_from(after: list[int], take: list[str], take_result: list[str]) -> list[dict[str, Any]]:
+    """``--after``, ``--take`` and ``--take-result`` as the request's ``after``, one per parent."""
+    parents: dict[int, dict[str, Any]] = {i: {"calculation": i} for i in after}
+
+    def parent(text: str, option: str, shape: str) -> tuple[dict[str, Any], str]:
+        calc_id, sep, rest = text.partition(":")
+        if not sep or not calc_id.isdigit() or not rest:
+            fail(f"{option} {text!r} must look like {shape}")
+        return parents.setdefault(int(calc_id), {"calculation": int(calc_id)}), rest
+
+    for item in take:
+        found, rest = parent(item, "--take", "ID:PATH[:AS]")
+        path, _, alias = rest.partition(":")
+        found.setdefault("files", []).append({"path": path} | ({"as": alias} if alias else {}))
+    for item in take_result:
+        found, rest = parent(item, "--take-result", "ID:RESULT=INPUT")
+        result, sep, target = rest.partition("=")
+        if not sep or not result or not target:
+            fail(f"--take-result {item!r} must look like ID:RESULT=INPUT")
+        found.setdefault("results", {})[target] = result
+    return list(parents.values())
 
 
 def _dry_run(command: list[str] | None, files: dict[str, Path], fields: dict[str, Any], json: bool) -> None:
