@@ -2,8 +2,8 @@
 
 A realistic site (an admin, a moderator and a plain user; a group project and one whose
 calculations wait for approval; typed calculations with results and a figure, a plain
-command, one that failed and one waiting for approval; a second, Slurm, cluster) is walked
-page by page, as the admin and then as the plain user. On every page:
+command, one that failed and one waiting for approval; a swept two-step pipeline; a second,
+Slurm, cluster) is walked page by page, as the admin and then as the plain user. On every page:
 
 - every form field has a label (``UNLABELLED``), no id is used twice and every ``for``,
   ``aria-describedby`` and ``aria-labelledby`` names an element that is there;
@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from calchub.client import Client
 from tests.acceptance.conftest import (
     BROWSER_PASSWORD,
     SCREENSHOTS,
@@ -234,7 +235,34 @@ def _populate(site: Site) -> dict[str, int]:
     finished = alice.wait_all([c.id for c in made.values()], 30)
     assert [c.state for c in finished] == ["completed", "completed", "completed", "failed"], finished
     made["pending"] = alice.submit(["true"], project="reviewed", name="needs a look")
-    return {role: calc.id for role, calc in made.items()}
+    ids = {role: calc.id for role, calc in made.items()}
+    ids["study"] = _study(alice)
+    return ids
+
+
+def _study(alice: Client) -> int:
+    """A swept two-step pipeline of the ``python`` type, run to its end: its id."""
+    step = {
+        "type": "python",
+        "inputs": {"code": "def main(x):\n    return {'y': x * x}\n", "function": "main"},
+    }
+    pipeline = {
+        "parameters": {"x": 1},
+        "steps": {
+            "square": step | {"inputs": step["inputs"] | {"kwargs": {"x": "${x}"}}},
+            "again": step | {"after": [{"step": "square", "results": {"kwargs.x": "y"}}]},
+        },
+    }
+    made = alice.create_study(
+        "squares",
+        description="x squared, then squared again",
+        project="optics",
+        pipeline=pipeline,
+        space={"product": [{"input": "x", "values": [1, 2, 3]}]},
+    )
+    done = alice.wait_all([c.id for c in alice.list(study="squares")], 60)
+    assert [c.state for c in done] == ["completed"] * 6, [c.message for c in done]
+    return made.id
 
 
 def _site(local_site: Site) -> tuple[Site, dict[str, int]]:
@@ -265,6 +293,8 @@ def test_every_page_an_admin_sees_has_labels_names_one_h1_and_every_control_reac
         ("new", "/calculations/new"),
         *([("new-bumps", "/calculations/new?type=bumps")] if "bumps" in types else []),
         ("compare", f"/compare?ids={ids['slow']},{ids['fast']},{ids['plain']}"),
+        ("studies", "/studies"),
+        ("study", f"/studies/{ids['study']}"),
         ("clusters", "/clusters"),
         ("cluster", "/clusters/local"),
         ("cluster-slurm", "/clusters/hpc"),
@@ -294,6 +324,8 @@ def test_every_page_a_plain_user_sees_has_labels_names_one_h1_and_every_control_
         ("calculation-pending", f"/calculations/{ids['pending']}"),
         ("new", "/calculations/new"),
         ("compare", f"/compare?ids={ids['slow']},{ids['fast']}"),
+        ("studies", "/studies"),
+        ("study", f"/studies/{ids['study']}"),
         ("clusters", "/clusters"),
         ("cluster", "/clusters/local"),
         ("logs", "/logs"),

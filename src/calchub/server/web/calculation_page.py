@@ -21,7 +21,7 @@ from calchub.contracts import results as result_wire
 from calchub.domain.permissions import Action
 from calchub.domain.states import TERMINAL, WAITING_TO_RUN, State
 from calchub.server.services import calculations as calcs
-from calchub.server.services import files, results
+from calchub.server.services import files, results, study_views
 from calchub.server.services.auth import Caller
 from calchub.server.services.errors import Invalid, NotFound, ServiceError
 from calchub.server.services.unit import CALLERS
@@ -54,8 +54,10 @@ def calculation(hub: HubDep, request: Request, who: PageViewer, calc_id: int) ->
         listed = files.listing(session, caller, calc_id)
         attempt, state = files.log_view(session, caller, calc_id, None)
         buttons = _buttons(caller, calc_id, state, calcs.actions_on(session, caller, [calc_id]))
+        study_id = study_views.id_of(session, caller, calc.project, calc.study)
     context: dict[str, Any] = {
         "calc": calc,
+        "study_id": study_id,
         "events": events,
         "results": found,
         "tables": [_table(t) for t in found.tables],

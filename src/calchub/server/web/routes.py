@@ -15,6 +15,7 @@ from calchub.server.web import (
     people_pages,
     settings_page,
     signin,
+    study_pages,
     users_page,
 )
 
@@ -24,6 +25,7 @@ ROUTERS: list[APIRouter] = [
     calculation_list.router,
     new_calculation.router,
     compare.router,
+    study_pages.router,
     calculation_page.router,
     cluster_pages.router,
     log_feed.router,
