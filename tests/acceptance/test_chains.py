@@ -189,3 +189,51 @@ def test_a_bad_pipeline_file_is_refused_with_where_and_nothing_runs(running: Sit
     assert done.returncode == 1
     assert "steps.integrate.files[0]: no step named 'tabel'" in done.stderr + done.stdout
     assert running.client().list() == []
+
+
+SCALE = """\
+name: scale
+version: "1"
+inputs:
+  type: object
+  additionalProperties: false
+  required: [factor]
+  properties:
+    factor: {type: number}
+uploads: [start.txt]
+files:
+  scale.py: |
+    value = float(open("start.txt").read()) * {{ factor }}
+    print(f"value = {value}")
+command: [python3, scale.py]
+resources: {cores: 1, walltime: 600}
+extract:
+  - scalar: {name: value, file: stdout, pattern: 'value = (\\S+)'}
+"""
+START = """\
+def main():
+    with open("start.txt", "w") as out:
+        out.write("1.5")
+    return {"factor": 4}
+"""
+
+
+def test_a_typed_child_gets_its_required_upload_and_an_input_from_its_parent(site: Site) -> None:
+    """The type requires start.txt: the parent's file is it; its walltime stays the type's."""
+    (site.home / "calctypes").mkdir(parents=True)
+    (site.home / "calctypes" / "scale.yaml").write_text(SCALE)
+    client = site.up().client()
+    parent, child = client.submit_many(
+        [
+            _python(START) | {"step": "start"},
+            {
+                "type": "scale",
+                "after": [{"step": "start", "files": ["start.txt"], "results": {"factor": "factor"}}],
+            },
+        ]
+    )
+    assert child.resources.walltime == 600
+    done = client.wait_all([parent.id, child.id], timeout=60)
+    assert [c.state for c in done] == ["completed", "completed"], [c.message for c in done]
+    assert done[1].resources.walltime == 600, "the type's own resources, after it was rendered"
+    assert _scalar(client, child.id, "value") == 6.0

@@ -170,3 +170,52 @@ def test_the_cli_submits_a_child_that_takes_a_file_and_a_result(
     assert "must look like ID:RESULT=INPUT" in cli(
         "submit", "--take-result", "1:energy", "--", "true", code=1
     )
+
+
+def test_a_file_placed_twice_or_named_by_a_pattern_is_refused(client: Client) -> None:
+    twice = [
+        {"command": ["true"], "step": "a"},
+        {"command": ["true"], "step": "b"},
+        {
+            "command": ["true"],
+            "after": [{"step": "a", "files": ["x.txt"]}, {"step": "b", "files": ["x.txt"]}],
+        },
+    ]
+    with pytest.raises(BadRequest, match=r"'x\.txt' would be placed twice, from step 'a' and from step 'b'"):
+        client.submit_many(twice)
+    with pytest.raises(ValueError, match="name one file, not a pattern"):
+        client.submit(["true"], after=[{"calculation": 1, "files": ["*.xyz"]}])
+    assert client.list() == []
+
+
+def test_a_parent_cannot_be_deleted_while_a_child_may_still_take_from_it(client: Client) -> None:
+    parent = client.submit(["true"], name="parent", outputs=["x.txt"])
+    child = client.submit(["true"], after=[{"calculation": parent.id, "files": ["x.txt"]}])
+    client.cancel(parent.id)
+    assert client.wait(child.id, timeout=10).state == "skipped"
+    with pytest.raises(Conflict, match=f"calculations {child.id} have not run yet and take from calculation"):
+        client.delete(parent.id)
+    client.delete(child.id)
+    client.delete(parent.id)
+
+
+def test_a_swept_pipeline_of_more_than_ten_thousand_calculations_is_refused(client: Client) -> None:
+    steps = {"a": STEP, "b": STEP | {"after": [{"step": "a"}]}}
+    with pytest.raises(
+        BadRequest, match="5001 points of 2 steps are 10002 calculations, more than the 10000"
+    ):
+        client.create_study(
+            "big",
+            pipeline={"parameters": {"n": 1}, "steps": steps},
+            space={"product": [{"input": "n", "values": list(range(5001))}]},
+        )
+    assert client.studies() == []
+
+
+def test_a_user_who_made_a_study_is_not_deleted_with_it(
+    client: Client, make_user: Callable[..., Client]
+) -> None:
+    bob = make_user("bob")
+    bob.create_study("notes", description="nothing run yet")
+    with pytest.raises(Conflict, match=r"owns the studies ~bob/notes"):
+        client.delete_user("bob")

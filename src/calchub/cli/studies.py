@@ -181,13 +181,14 @@ def listing(
 
 @app.command("show")
 def show(
-    study: Annotated[str, typer.Argument(help="a study's id or name")],
+    study: Annotated[str, typer.Argument(help="a study's id, or its name (with --project, always a name)")],
     project: Annotated[str | None, typer.Option(help="the study's project (yours by default)")] = None,
     json: JsonOpt = False,
 ) -> None:
     """A study: what it varies, its progress by state (and by step for a pipeline)."""
     with connected() as client:
-        found = client.study(int(study) if study.isdigit() else study, project)
+        # An id, unless a project is named: then a name (which may be all digits).
+        found = client.study(int(study) if study.isdigit() and project is None else study, project)
     if json:
         emit_json(found)
         return

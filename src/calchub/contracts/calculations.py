@@ -110,6 +110,8 @@ class FileFrom(Strict):
     @field_validator("path", "as_")
     @classmethod
     def _relative(cls, value: str | None) -> str | None:
+        if value is not None and any(c in value for c in "*?["):
+            raise ValueError(f"{value!r}: name one file, not a pattern")
         return None if value is None else check_relative_path(value)
 
     @property
@@ -207,8 +209,12 @@ class CalculationCreate(Strict):
         return value
 
 
+#: The most calculations one request makes.
+MAX_BATCH = 10_000
+
+
 class CalculationBatch(Strict):
-    calculations: Annotated[list[CalculationCreate], Field(min_length=1, max_length=10_000)]
+    calculations: Annotated[list[CalculationCreate], Field(min_length=1, max_length=MAX_BATCH)]
 
 
 class FileInfo(BaseModel):

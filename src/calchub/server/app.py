@@ -34,7 +34,6 @@ from calchub.server.db.migrate import upgrade
 from calchub.server.hub import Hub
 from calchub.server.services import agents as agent_service
 from calchub.server.services import chains
-from calchub.server.services.wakeups import wait_first
 from calchub.server.settings import Settings
 from calchub.server.wakeup_bridge import PostgresWakeups
 from calchub.server.web import errors as web_errors
@@ -122,28 +121,27 @@ async def _reap_forever(hub: Hub) -> None:
 async def _follow_chains(hub: Hub) -> None:
     """Release calculations whose parents completed, skip those whose parents never will.
 
-    A pass runs at start-up (it picks up what a stop interrupted), when something may have
-    begun to wait (``chains``: new links, an approval, a retry), and when a calculation ends
-    (``terminal``) while some are known to wait; with none waiting, an ending costs nothing.
+    Woken (``chains``) when a calculation with children ends, or something begins to wait;
+    each pass is a transaction of its own, taken from the queue until it is empty. The first
+    looks again at everything that waits (a stop may have cut a pass short).
     """
-    waiting = True
+    await _in_thread(_start_chains, hub, "chains.error", "following chains failed")
     while True:
-        news, ended = hub.wakeups.current(chains.CHAINS), hub.wakeups.current("terminal")
-        if waiting:
-            result = await _in_thread(_follow_once, hub, "chains.error", "following chains failed")
-            waiting = result is not False
-        await wait_first([news, ended], timeout=3600)
-        waiting = waiting or news.is_set()
+        news = hub.wakeups.current(chains.CHAINS)
+        while await _in_thread(_follow_once, hub, "chains.error", "following chains failed"):
+            pass
+        await news.wait()
+
+
+def _start_chains(hub: Hub) -> None:
+    with hub.uow() as session:
+        chains.start(session)
 
 
 def _follow_once(hub: Hub) -> bool:
-    """One pass; whether any calculation still waits."""
+    """One pass over a page of the queue; whether there may be more."""
     with hub.uow() as session:
-        moved = chains.advance(session, hub.store, hub.calctypes)
-        still = chains.any_waiting(session)
-    if moved:
-        log.info("chains advanced", extra={"action": "chains.advanced", "moved": moved})
-    return still
+        return chains.advance(session, hub.store, hub.calctypes)
 
 
 async def _in_thread(work: Callable[[Hub], T], hub: Hub, action: str, failure: str) -> T | None:

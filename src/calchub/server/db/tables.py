@@ -250,7 +250,7 @@ class Calculation(Base):
     #: Resources only a batch scheduler reads (nodes, tasks, partition, QOS, mail ...).
     scheduler: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     #: Its step's name in a pipeline (or in a request whose calculations depend on each other).
-    step: Mapped[str | None] = mapped_column(String(63))
+    step: Mapped[str | None] = mapped_column(String(100))
     #: A typed calculation whose inputs wait for its parents' results: the request, rendered
     #: once they are in (``services.chains``); cleared then.
     deferred: Mapped[dict[str, Any] | None] = mapped_column(JSON)
@@ -300,6 +300,15 @@ class CalculationLink(Base):
     files: Mapped[list[Any]] = mapped_column(default=list)
     #: {dotted input of the child: result name of the parent}.
     results: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class ChainQueue(Base):
+    """Calculations that ended and have children, for the chain follower to look at
+    (``services.chains``): written in the transaction of the ending, taken by the follower."""
+
+    __tablename__ = "chain_queue"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    parent_id: Mapped[int]
 
 
 class CalculationEvent(Base):

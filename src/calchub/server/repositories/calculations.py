@@ -386,15 +386,16 @@ def insert_files(session: Session, files: list[dict[str, Any]]) -> None:
         session.connection().execute(insert(CalculationFile.__table__), files)  # type: ignore[arg-type]
 
 
-def replace_input_files(session: Session, calc_id: int, files: list[dict[str, Any]]) -> None:
-    """Record these input files of a calculation, in place of any it had at the same paths."""
+def replace_input_files(session: Session, files: list[dict[str, Any]]) -> None:
+    """Record these input files, in place of any their calculations had at the same paths."""
     if not files:
         return
     session.execute(
         delete(CalculationFile).where(
-            CalculationFile.calculation_id == calc_id,
             CalculationFile.kind == "input",
-            CalculationFile.path.in_([f["path"] for f in files]),
+            tuple_(CalculationFile.calculation_id, CalculationFile.path).in_(
+                sorted({(f["calculation_id"], f["path"]) for f in files})
+            ),
         )
     )
     insert_files(session, files)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from calchub.server.db.tables import ApiToken, Calculation, User
+from calchub.server.db.tables import ApiToken, Calculation, Project, Study, User
 
 
 def count(session: Session) -> int:
@@ -80,3 +81,19 @@ def remove(session: Session, user: User) -> None:
 def owned_calculations(session: Session, user_id: int) -> int:
     stmt = select(func.count()).select_from(Calculation).where(Calculation.owner_id == user_id)
     return session.scalar(stmt) or 0
+
+
+def owned_studies(session: Session, user_id: int) -> list[str]:
+    """The names of the studies this user made, each as ``project/name``."""
+    stmt = (
+        select(Project.name, Study.name)
+        .join(Project, Project.id == Study.project_id)
+        .where(Study.owner_id == user_id)
+        .order_by(Study.id)
+    )
+    return [f"{project}/{name}" for project, name in session.execute(stmt)]
+
+
+def by_ids(session: Session, user_ids: Iterable[int]) -> dict[int, User]:
+    ids = sorted(set(user_ids))
+    return {u.id: u for u in session.scalars(select(User).where(User.id.in_(ids)))} if ids else {}

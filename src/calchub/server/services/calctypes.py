@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from calchub.calctypes.api import CalcType
-from calchub.calctypes.inputs import check_request
+from calchub.calctypes.inputs import InputProblem, check_request
 from calchub.calctypes.registry import Registry, UnknownType
 from calchub.calctypes.render import RenderError
 from calchub.contracts import calctypes as types_wire
@@ -35,8 +35,11 @@ def plan(
     request: wire.CalculationCreate,
     where: str = "",
     uploaded: Sequence[str] = (),
+    provided: Sequence[str] = (),
 ) -> Plan:
-    """What ``request`` runs. ``uploaded`` names files it already has (a deferred calculation's).
+    """What ``request`` runs. ``uploaded`` names files it already has (a deferred calculation's);
+    ``provided``, files its parents give it, which count for the uploads its type requires but
+    are not the type's to refuse.
 
     A typed request whose inputs wait for parents' results (``after[].results``) is checked
     without them and not rendered (``Plan.deferred``) until they are in.
@@ -53,10 +56,12 @@ def plan(
         raise Invalid(str(error), f"{where}type") from None
     bound = [path for parent in request.after for path in parent.results]
     if bound:
-        return _deferred(calctype, request, uploads, bound, where)
+        return _deferred(calctype, request, uploads, bound, provided, where)
+    paths = [path for path, _ in uploads] + list(uploaded)
     inputs, analyses, problems = check_request(
-        calctype, request.inputs, [path for path, _ in uploads] + list(uploaded), request.analyses
+        calctype, request.inputs, paths + list(provided), request.analyses
     )
+    problems = _not_about(problems, provided)
     if problems:
         raise InvalidInputs([(f"{where}{p.field}", p.rule, p.message) for p in problems])
     try:
@@ -88,6 +93,7 @@ def _deferred(
     request: wire.CalculationCreate,
     uploads: list[tuple[str, bytes]],
     bound: list[str],
+    provided: Sequence[str],
     where: str,
 ) -> Plan:
     """A typed request checked with the inputs its parents will fill left out; nothing rendered.
@@ -96,9 +102,9 @@ def _deferred(
     is judged here; the whole is checked again, and rendered, once the results are in.
     """
     placeholders = sweeps.inputs_at(request.inputs, dict.fromkeys(bound))
-    _, analyses, problems = check_request(
-        calctype, placeholders, [path for path, _ in uploads], request.analyses
-    )
+    paths = [path for path, _ in uploads] + list(provided)
+    _, analyses, problems = check_request(calctype, placeholders, paths, request.analyses)
+    problems = _not_about(problems, provided)
     fields = [f"inputs.{path}" for path in bound]
     problems = [p for p in problems if not any(p.field == f or p.field.startswith(f"{f}.") for f in fields)]
     if problems:
@@ -119,8 +125,15 @@ def _deferred(
             "inputs": request.inputs,
             "analyses": analyses,
         },
-        deferred=request.model_dump(mode="json", exclude={"files", "after", "step"}, by_alias=True),
+        deferred=request.model_dump(
+            mode="json", exclude={"files", "after", "step"}, by_alias=True, exclude_unset=True
+        ),
     )
+
+
+def _not_about(problems: list[InputProblem], provided: Sequence[str]) -> list[InputProblem]:
+    """The problems, but for a type not taking a file a parent provides (it is not an upload)."""
+    return [p for p in problems if not (p.rule == "uploads" and p.field.removeprefix("files.") in provided)]
 
 
 def input_data(item: wire.InputFile, where: str = "") -> bytes:

@@ -48,7 +48,10 @@ def submit(
     # Check and render everything before any file is written: the store is not rolled back.
     many = len(requests) > 1
     where = [f"calculations[{i}]." if many else "" for i in range(len(requests))]
-    plans = [calctypes.plan(registry, r, w) for r, w in zip(requests, where, strict=True)]
+    plans = [
+        calctypes.plan(registry, r, w, provided=[f.target for p in r.after for f in p.files])
+        for r, w in zip(requests, where, strict=True)
+    ]
     projects = _projects_of(session, caller, requests, where)
     requests = [_default_priority(r, p) for r, p in zip(requests, projects, strict=True)]
     for r, project, w in zip(requests, projects, where, strict=True):
@@ -459,7 +462,7 @@ def decide(
         message = f"approved by {caller.username}" + (f": {comment}" if comment else "")
         target = State.WAITING if chains.has_parents(session, calc.id) else State.QUEUED
         if target is State.WAITING:
-            wake(session, chains.CHAINS)
+            chains.look_again([calc.id], session)
         return _move(session, caller, calc, target, message)
     return _move(session, caller, calc, State.REJECTED, f"rejected by {caller.username}: {comment}")
 
@@ -498,9 +501,12 @@ def delete(session: Session, caller: Caller, calc_id: int) -> None:
     calc = _changeable(session, caller, calc_id, "delete")
     if State(calc.state) not in TERMINAL:
         raise Conflict(f"calculation {calc_id} is {calc.state}; cancel it before deleting it")
-    if waiting := chains.unfinished_children(session, calc_id):
-        shown = ", ".join(map(str, waiting[:10]))
-        raise Conflict(f"calculations {shown} wait for calculation {calc_id}; cancel them before deleting it")
+    if waiting := chains.children_not_yet_run(session, calc_id):
+        shown = ", ".join(map(str, waiting[:10])) + (" ..." if len(waiting) > 10 else "")
+        raise Conflict(
+            f"calculations {shown} have not run yet and take from calculation {calc_id}; "
+            "delete them before it"
+        )
     repo.remove(session, calc)
 
 

@@ -20,7 +20,7 @@ interrupted; on PostgreSQL a waiting row is locked while it is released (others 
 from __future__ import annotations
 
 import fnmatch
-from collections import defaultdict
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -41,11 +41,13 @@ from calchub.server.services.unit import wake
 from calchub.server.storage import Store
 
 #: The wake-up key of the chain follower.
-CHAINS = "chains"
+CHAINS = transitions.CHAINS
 #: How a parent may end that its children can never follow.
 DOOMED = frozenset({State.FAILED, State.CANCELLED, State.INVALID, State.LOST, State.REJECTED, State.SKIPPED})
-#: Waiting calculations looked at per query.
-PAGE = 1000
+#: Queued parents taken per transaction, and waiting children decided per statement.
+PAGE = 100
+CHILDREN = 500
+log = logging.getLogger("calchub.server")
 
 
 @dataclass
@@ -102,6 +104,7 @@ def check(
                 _check_existing(existing[parent.calculation], parent, field_)
                 links.parents[i].append((parent.calculation, None, parent))
             _check_targets(files[i], parent, field_)
+        _one_file_a_target(r, where[i])
     _no_cycle(requests, links, where)
     return links
 
@@ -124,9 +127,12 @@ def _existing_parents(
 def _check_existing(row: Calculation, parent: wire.Parent, field_: str) -> None:
     state = State(row.state)
     if state in DOOMED:
+        remedy = {
+            State.SKIPPED: "retry the calculation that ended its chain first",
+            State.REJECTED: "submit it again, or wait for another",
+        }.get(state, "retry it first")
         raise Conflict(
-            f"calculation {row.id} is {state.value}, so nothing waiting for it would ever run; "
-            "retry it first",
+            f"calculation {row.id} is {state.value}, so nothing waiting for it would ever run; {remedy}",
             f"{field_}.calculation",
         )
     for k, f in enumerate(parent.files):
@@ -147,6 +153,19 @@ def _check_targets(own: Sequence[str], parent: wire.Parent, field_: str) -> None
                 "give the parent's file another name with 'as'",
                 f"{field_}.files[{k}]",
             )
+
+
+def _one_file_a_target(request: wire.CalculationCreate, where: str) -> None:
+    seen: dict[str, str] = {}
+    for j, parent in enumerate(request.after):
+        for k, f in enumerate(parent.files):
+            if f.target in seen:
+                raise Invalid(
+                    f"{f.target!r} would be placed twice, from {seen[f.target]} and from {parent.ref}; "
+                    "give one of them another name with 'as'",
+                    f"{where}after[{j}].files[{k}]",
+                )
+            seen[f.target] = parent.ref
 
 
 def _no_cycle(requests: Sequence[wire.CalculationCreate], links: Links, where: list[str]) -> None:
@@ -186,94 +205,118 @@ def record(session: Session, links: Links, ids: Sequence[int]) -> None:
         else:
             merged[key] = row
     repo.insert_links(session, list(merged.values()))
-    if merged:
+    if merged and repo.queue_parents_of(session, sorted({child for child, _ in merged})):
+        wake(session, CHAINS)  # a parent may have ended already
+
+
+def advance(session: Session, store: Store, registry: Registry, limit: int = PAGE) -> bool:
+    """Look at the children of up to ``limit`` queued parents: release those whose parents all
+    completed, skip those with a parent that never will (a skip queues the skipped one in
+    turn). Whether the queue had anything: call again, in a new transaction, until it is empty.
+    """
+    parents = repo.take_queued(session, limit)
+    if not parents:
+        return False
+    children = repo.waiting_children(session, parents)
+    for page in range(0, len(children), CHILDREN):
+        _decide(session, store, registry, children[page : page + CHILDREN])
+    return True
+
+
+def start(session: Session) -> None:
+    """At start-up: look again at every waiting calculation (a stop may have cut a pass short)."""
+    if repo.queue_every_waiting(session):
         wake(session, CHAINS)
 
 
-def advance(session: Session, store: Store, registry: Registry) -> int:
-    """Release the waiting calculations whose parents all completed, skip those with a parent
-    that never will; again until nothing moves (a skip reaches the next generation). How many
-    moved."""
-    moved = 0
-    while True:
-        step = _advance_once(session, store, registry)
-        if not step:
-            return moved
-        moved += step
-
-
-def _advance_once(session: Session, store: Store, registry: Registry) -> int:
-    states: dict[int, list[tuple[int, State]]] = defaultdict(list)
-    after = 0
-    while page := repo.waiting_with_parents(session, after, PAGE):
-        for child, parent, state in page:
-            states[child].append((parent, State(state)))
-        after = max(child for child, _, _ in page)
-    doomed = {
-        child: next((p, s) for p, s in parents if s in DOOMED)
-        for child, parents in states.items()
-        if any(s in DOOMED for _, s in parents)
-    }
-    ready = [
-        child
-        for child, parents in states.items()
-        if child not in doomed and all(s is State.COMPLETED for _, s in parents)
-    ]
-    rows = {row.id: row for row in repo.lock_waiting(session, [*doomed, *ready])}
-    skips = [
-        (rows[child], State.SKIPPED, f"calculation {parent} {state.value}, so this one cannot run")
-        for child, (parent, state) in doomed.items()
-        if child in rows
-    ]
+def _decide(session: Session, store: Store, registry: Registry, child_ids: list[int]) -> None:
+    rows = repo.lock_waiting(session, child_ids)
+    # Read after the lock: a parent retried meanwhile is seen as it is now.
+    states = repo.parent_states(session, [row.id for row in rows])
+    skips: list[tuple[Calculation, State, str | None]] = []
+    ready: list[Calculation] = []
+    for row in rows:
+        parents = states.get(row.id, [])
+        doomed = next(((p, s) for p, s, _ in parents if s in DOOMED), None)
+        if doomed is not None:
+            skips.append(
+                (row, State.SKIPPED, f"calculation {doomed[0]} {doomed[1].value}, so this one cannot run")
+            )
+        elif all(s is State.COMPLETED for _, s, _ in parents):
+            ready.append(row)
     transitions.move_all(session, skips, "server")
-    released = [rows[child] for child in ready if child in rows]
-    parents = repo.parents_of(session, [row.id for row in released])
-    moves = [(row, *_release(session, store, registry, row, parents[row.id])) for row in released]
-    transitions.move_all(session, moves, "server")
-    return len(skips) + len(moves)
+    if ready:
+        taking = _Taking.load(session, ready, {p: a for row in ready for p, _, a in states[row.id]})
+        moves = [(row, *_release_one(session, store, registry, row, taking)) for row in ready]
+        transitions.move_all(session, moves, "server")
+        calc_repo.replace_input_files(session, taking.placed)
 
 
-def _release(
-    session: Session, store: Store, registry: Registry, calc: Calculation, links: list[CalculationLink]
+@dataclass
+class _Taking:
+    """What the children being released take, loaded for all of them at once."""
+
+    links: dict[int, list[CalculationLink]]
+    own: dict[int, list[str]]
+    kept: dict[tuple[int, str], Any]
+    results: dict[tuple[int, str], Any]
+    #: The input file records made so far, written together at the end.
+    placed: list[dict[str, Any]] = field(default_factory=list)
+
+    @classmethod
+    def load(cls, session: Session, rows: list[Calculation], attempts: dict[int, int]) -> _Taking:
+        links = repo.parents_of(session, [row.id for row in rows])
+        files = calc_repo.files_of(session, [row.id for row in rows])
+        own = {}
+        for row in rows:
+            placed_before = {f.get("as") or f["path"] for link in links[row.id] for f in link.files}
+            own[row.id] = [f.path for f in files[row.id] if f.kind == "input" and f.path not in placed_before]
+        return cls(links, own, repo.kept_files(session, attempts), repo.results_of(session, list(attempts)))
+
+
+def _release_one(
+    session: Session, store: Store, registry: Registry, calc: Calculation, taking: _Taking
 ) -> tuple[State, str | None]:
-    """Take what ``calc`` asked of its parents; the state it goes to, and why if not queued."""
-    placed_before = {f.get("as") or f["path"] for link in links for f in link.files}
-    own = [f.path for f in calc_repo.files_of(session, [calc.id])[calc.id] if f.path not in placed_before]
+    """Take what ``calc`` asked of its parents; the state it goes to, and why if not queued.
+
+    It is done in a savepoint: whatever goes wrong fails this calculation alone, never the pass
+    (which would leave every other waiting calculation waiting)."""
     try:
-        files, values = _taken(session, store, calc, links, own)
-        if calc.deferred is not None:
-            files += _render(store, registry, calc, values, own, [f["path"] for f in files])
+        with session.begin_nested():
+            files, values = _taken(store, calc, taking)
+            if calc.deferred is not None:
+                files += _render(
+                    store, registry, calc, values, taking.own[calc.id], [f["path"] for f in files]
+                )
     except Invalid as error:
         return State.FAILED, f"{error} (taking from its parents)"
-    calc_repo.replace_input_files(session, calc.id, files)
+    except Exception as error:
+        log.exception("release failed", extra={"action": "chains.release_failed", "calculation": calc.id})
+        return State.FAILED, f"calchub could not take what it needs from its parents: {error}"
+    taking.placed += files
     return State.QUEUED, None
 
 
-def _taken(
-    session: Session, store: Store, calc: Calculation, links: list[CalculationLink], own: list[str]
-) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+def _taken(store: Store, calc: Calculation, taking: _Taking) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """Place the parents' files among ``calc``'s inputs; the results its inputs take."""
-    parent_ids = [link.parent_id for link in links]
-    kept = repo.kept_files(session, parent_ids)
-    results = repo.results_of(session, parent_ids)
     files: list[dict[str, Any]] = []
     values: dict[str, Any] = {}
-    for link in links:
+    for link in taking.links[calc.id]:
         for f in link.files:
-            record = kept.get((link.parent_id, f["path"]))
+            record = taking.kept.get((link.parent_id, f["path"]))
             if record is None:
                 raise Invalid(f"calculation {link.parent_id} kept no file {f['path']!r}")
             target = f.get("as") or f["path"]
-            if target in own:
+            if target in taking.own[calc.id]:
                 raise Invalid(
                     f"{target!r} from calculation {link.parent_id} would replace its own {target!r}"
                 )
             store.link(link.parent_id, "output", f["path"], calc.id, "input", target)
             files.append(_file_record(calc.id, target, record.size, record.sha256))
         for path, name in link.results.items():
-            result = results.get((link.parent_id, name))
+            result = taking.results.get((link.parent_id, name))
             if result is None:
-                names = sorted(n for (p, n) in results if p == link.parent_id)
+                names = sorted(n for (p, n) in taking.results if p == link.parent_id)
                 raise Invalid(
                     f"calculation {link.parent_id} has no result {name!r} "
                     f"(its results: {', '.join(names) or 'none'})"
@@ -299,7 +342,7 @@ def _render(
     request = wire.CalculationCreate.model_validate(
         calc.deferred | {"inputs": sweeps.inputs_at(calc.deferred.get("inputs") or {}, values)}
     )
-    plan = calctypes.plan(registry, request, uploaded=uploaded)
+    plan = calctypes.plan(registry, request, uploaded=uploaded, provided=placed)
     if clash := sorted({path for path, _ in plan.files} & set(placed)):
         raise Invalid(f"{clash[0]!r} from a parent would replace the file its type writes there")
     calc.command = plan.command
@@ -334,17 +377,18 @@ def _file_record(calc_id: int, path: str, size: int, sha: str) -> dict[str, Any]
 
 def continue_after_retry(session: Session, calc_id: int, actor: str, *, waits: bool) -> None:
     """A retried calculation's skipped descendants wait again, for it and their other parents;
-    if it ``waits`` itself, the follower looks at it at once."""
+    the follower looks at them (and at it, if it ``waits`` itself) again."""
     rows = repo.skipped_descendants(session, calc_id)
     transitions.move_all(
         session, [(row, State.WAITING, f"calculation {calc_id} was retried") for row in rows], actor
     )
-    if rows or waits:
+    look_again([*(row.id for row in rows), *([calc_id] if waits else [])], session)
+
+
+def look_again(child_ids: Sequence[int], session: Session) -> None:
+    """Have the follower look at these waiting calculations (approved, or retried)."""
+    if repo.queue_parents_of(session, child_ids):
         wake(session, CHAINS)
-
-
-def any_waiting(session: Session) -> bool:
-    return repo.any_waiting(session)
 
 
 def parents(session: Session, calc_id: int) -> list[CalculationLink]:
@@ -355,8 +399,6 @@ def has_parents(session: Session, calc_id: int) -> bool:
     return bool(parents(session, calc_id))
 
 
-def unfinished_children(session: Session, calc_id: int) -> list[int]:
-    """Children of this calculation that still wait for it (it may not be deleted before them)."""
-    children = [child for _, child in repo.children_of(session, [calc_id])]
-    states = calc_repo.row_facts(session, children)
-    return sorted(c for c, row in states.items() if State(row.state) is State.WAITING)
+def children_not_yet_run(session: Session, calc_id: int) -> list[int]:
+    """Children that may still take from this calculation (it may not be deleted before them)."""
+    return repo.children_not_yet_run(session, calc_id)

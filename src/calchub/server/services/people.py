@@ -206,6 +206,11 @@ def remove(session: Session, caller: Caller, username: str) -> None:
         raise Conflict(
             f"user {username!r} owns {owned} calculations; block them instead, or delete those first"
         )
+    if studies := repo.owned_studies(session, user.id):
+        raise Conflict(
+            f"user {username!r} owns the studies {', '.join(studies[:5])}; block them instead, "
+            "or leave the account: a study keeps who made it"
+        )
     repo.remove(session, user)
     wake(session, CALLERS)
 

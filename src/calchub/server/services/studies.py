@@ -170,11 +170,11 @@ def update(session: Session, caller: Caller, study_id: int, request: wire.StudyU
 def _to_wire(session: Session, studies: Sequence[Study]) -> list[wire.Study]:
     counts = repo.state_counts(session, studies)
     projects = project_repo.by_ids(session, {s.project_id for s in studies})
-    owners = {i: user_repo.by_id(session, i) for i in {s.owner_id for s in studies}}
+    owners = user_repo.by_ids(session, {s.owner_id for s in studies})
     found = []
     for s in studies:
         by_state = {State(state): n for state, n in counts[s.id].items()}
-        owner = owners[s.owner_id]
+        owner = owners.get(s.owner_id)
         found.append(
             wire.Study(
                 id=s.id,

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from calchub.contracts import studies as wire
-from calchub.contracts.calculations import CalculationCreate
+from calchub.contracts.calculations import MAX_BATCH, CalculationCreate
 from calchub.domain import graphs, pipelines, sweeps
 from calchub.server.services.errors import Invalid
 
@@ -87,6 +87,12 @@ def pipeline_points(
     for name in {key for point in points for key in point} - pipeline.parameters.keys():
         declared = ", ".join(sorted(pipeline.parameters)) or "none"
         raise Invalid(f"the pipeline has no parameter {name!r} (its parameters: {declared})", "space")
+    if len(points) * len(order) > MAX_CALCULATIONS:
+        raise Invalid(
+            f"{len(points)} points of {len(order)} steps are {len(points) * len(order)} calculations, "
+            f"more than the {MAX_CALCULATIONS} a study may make at once",
+            "space",
+        )
     many = len(points) > 1
     made = []
     for k, point in enumerate(points):
@@ -98,6 +104,8 @@ def pipeline_points(
     return made
 
 
+#: The most calculations one study request makes (as one batch may).
+MAX_CALCULATIONS = MAX_BATCH
 #: Joins a step's name and its point's number in a swept pipeline's ``step`` ("table@3").
 POINT = "@"
 
@@ -115,7 +123,7 @@ def _step_at(
     return step.model_copy(
         update={
             "inputs": filled["inputs"],
-            "env": filled["env"],
+            "env": {key: str(value) for key, value in filled["env"].items()},  # "${n}": its text
             "after": after,
             "step": f"{name}{suffix}",
             "study": study,

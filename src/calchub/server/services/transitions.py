@@ -22,9 +22,12 @@ from calchub.contracts.activity import Level
 from calchub.domain.states import RETRY_TARGETS, TERMINAL, State, check_move
 from calchub.server.db.tables import Calculation, CalculationEvent, now
 from calchub.server.repositories import calculations as repo
+from calchub.server.repositories import links
 from calchub.server.services import activity
 from calchub.server.services.unit import wake
 
+#: The wake-up of the chain follower (``services.chains``): a calculation with children ended.
+CHAINS = "chains"
 #: Endings the log feed is told of, with their level.
 NOTED: dict[State, Level] = {State.FAILED: "error", State.INVALID: "error", State.LOST: "warning"}
 
@@ -160,12 +163,17 @@ def move(
     actor: str,
     message: str | None = None,
     at: datetime | None = None,
+    *,
+    queue: bool = True,
 ) -> CalculationEvent:
-    """Move a loaded ``calc`` to ``target``; the caller adds the returned event."""
+    """Move a loaded ``calc`` to ``target``; the caller adds the returned event. ``queue=False``
+    leaves telling the chain follower of an ending to the caller (``move_all`` does it once)."""
     change = plan(calc, target, actor, message, at)
     for name, value in change.values.items():
         setattr(calc, name, value)
     wake(session, *change.wakes())
+    if queue and target in TERMINAL:
+        _ended(session, [calc.id])
     if target in NOTED:
         entry = change.noted()
         del entry["calculation_id"], entry["at"]
@@ -177,9 +185,10 @@ def move(
 
 def move_all(session: Session, moves: Sequence[tuple[Calculation, State, str | None]], actor: str) -> None:
     """Apply many moves to loaded rows and write their events in one flush."""
-    events = [move(session, calc, target, actor, message) for calc, target, message in moves]
+    events = [move(session, calc, target, actor, message, queue=False) for calc, target, message in moves]
     repo.add_events(session, events)
     session.flush()
+    _ended(session, [calc.id for calc, target, _ in moves if target in TERMINAL])
 
 
 def apply(session: Session, changes: Sequence[Change]) -> None:
@@ -193,6 +202,13 @@ def apply(session: Session, changes: Sequence[Change]) -> None:
     repo.insert_events(session, [c.event() for c in changes])
     wake(session, *{key for c in changes for key in c.wakes()})
     activity.record_about_calculations(session, [c.noted() for c in changes if c.target in NOTED])
+    _ended(session, [c.calc_id for c in changes if c.target in TERMINAL])
+
+
+def _ended(session: Session, ids: list[int]) -> None:
+    """Queue those of these calculations that just ended and have children, for the follower."""
+    if ids and links.queue_children_of(session, ids):
+        wake(session, CHAINS)
 
 
 def created(session: Session, calcs: Sequence[Stateful], actor: str, at: datetime) -> None:

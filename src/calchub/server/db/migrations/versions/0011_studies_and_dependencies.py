@@ -4,7 +4,8 @@
 calculations already labelled with a study get one row per project and
 name, owned by whoever submitted the first of them. ``calculation_links``
 holds which calculation waits for which, with the files and results that
-pass between them. A calculation gains its ``step`` (its name in a
+pass between them, and ``chain_queue`` the calculations that ended with
+children to look at. A calculation gains its ``step`` (its name in a
 pipeline) and ``deferred`` (the request of a typed calculation whose inputs
 wait for its parents' results).
 
@@ -42,8 +43,8 @@ def upgrade() -> None:
     )
     op.execute(
         "INSERT INTO studies (project_id, name, owner_id, description, kind, spec, created_at) "
-        "SELECT project_id, study, MIN(owner_id), '', 'group', '{}', MIN(created_at) "
-        "FROM calculations WHERE study IS NOT NULL GROUP BY project_id, study"
+        "SELECT project_id, study, owner_id, '', 'group', '{}', created_at FROM calculations "
+        "WHERE id IN (SELECT MIN(id) FROM calculations WHERE study IS NOT NULL GROUP BY project_id, study)"
     )
     op.create_table(
         "calculation_links",
@@ -66,8 +67,14 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("child_id", "parent_id", name="pk_calculation_links"),
     )
     op.create_index("ix_calculation_links_parent_id", "calculation_links", ["parent_id"])
+    op.create_table(
+        "chain_queue",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("parent_id", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name="pk_chain_queue"),
+    )
     with op.batch_alter_table("calculations") as batch:
-        batch.add_column(sa.Column("step", sa.String(length=63), nullable=True))
+        batch.add_column(sa.Column("step", sa.String(length=100), nullable=True))
         batch.add_column(sa.Column("deferred", sa.JSON(), nullable=True))
 
 
@@ -75,6 +82,7 @@ def downgrade() -> None:
     with op.batch_alter_table("calculations") as batch:
         batch.drop_column("deferred")
         batch.drop_column("step")
+    op.drop_table("chain_queue")
     op.drop_index("ix_calculation_links_parent_id", table_name="calculation_links")
     op.drop_table("calculation_links")
     op.drop_table("studies")
