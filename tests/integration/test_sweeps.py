@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import gc
+import os
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -180,3 +183,31 @@ def test_the_cli_sweeps_a_product_and_lists_the_study(
         "sweep", "x", "-t", "cell", "--vary", "voltage=1", "--range", "voltage=0:1:0.5", code=1
     )
     assert client.list(study="x") == []
+
+
+def test_a_file_every_point_shares_is_stored_once_and_each_calculation_keeps_its_own(
+    client: Client, settings: Settings, tmp_path: Path
+) -> None:
+    """600 points: a large batch, made with the cycle collector paused (it is back afterwards)."""
+    template = {
+        "type": "shell",
+        "name": "same",
+        "inputs": {"script": "echo same", "parameters": {"a": {"type": "integer", "value": 0}}},
+    }
+    made = client.sweep(
+        "shared", template, product=[{"input": "parameters.a.value", "values": list(range(600))}]
+    )
+    assert gc.isenabled()
+    assert (made.count, made.last_id - made.first_id) == (600, 599)
+    assert [(c.id, c.name) for c in made.sample] == [
+        (made.first_id + n, f"same parameters.a.value={n}") for n in range(100)
+    ]
+    first, other = made.first_id, made.first_id + 1
+    stored = settings.resolved_storage_dir() / "calcs"
+    scripts = [stored / str(i) / "inputs" / "run.sh" for i in range(first, made.last_id + 1)]
+    assert scripts[0].stat().st_nlink == 600 and all(os.path.samefile(scripts[0], p) for p in scripts)
+    client.cancel(first)
+    client.delete(first)
+    assert not scripts[0].exists()
+    assert client.download(other, tmp_path, "run.sh", kind="input").read_text() == "echo same"
+    assert scripts[1].stat().st_nlink == 599

@@ -104,6 +104,51 @@ def test_prepare_renders_files_and_command_from_the_inputs() -> None:
     assert prepared.files == {"in.txt": "n=4 tol=0.5"}
 
 
+def test_filled_in_inputs_share_nothing_with_the_request_or_the_schema() -> None:
+    given = {"opts": {}, "n": 2}
+    filled = with_defaults(Toy.schema, given)
+    filled["opts"]["tol"] = 9.0
+    assert given == {"opts": {}, "n": 2}
+    assert Toy.schema["properties"]["opts"]["properties"]["tol"]["default"] == 0.1
+    assert (
+        with_defaults({"properties": {"x": {"default": {"a": [1]}}}}, {})["x"]
+        is not with_defaults({"properties": {"x": {"default": {"a": [1]}}}}, {})["x"]
+    )
+
+
+@pytest.mark.parametrize(
+    ("template", "variables"),
+    [
+        ("{{ script }}", {"script": "echo 1\n"}),
+        ("echo {{ a }} {{b}}!", {"a": "'x y'", "b": "2"}),
+        ("plain text\n", {}),
+        ("", {}),
+        ("a\r\nb", {}),  # Jinja2 writes its own newlines
+        ("{# a comment #}x {%- raw %} {{ kept }}{% endraw %}", {}),
+        ("{{ a }}  {{- b }}", {"a": "1", "b": "2"}),
+        ("{{ n }}", {"n": 3}),  # not a string: Jinja2 writes it
+        ("{{ true }}", {"true": "a variable"}),  # a constant to Jinja2
+        ("{{ a|quote }}", {"a": "x y"}),
+        ("{% if a %}{{ a }}{% endif %}", {"a": "yes"}),
+    ],
+)
+def test_templates_of_text_and_names_render_as_jinja2_renders_them(
+    template: str, variables: dict[str, Any]
+) -> None:
+    from calchub.calctypes.render import _environment, render
+
+    assert render(template, variables, "here") == _environment().from_string(template).render(**variables)
+
+
+def test_a_template_that_cannot_render_says_where() -> None:
+    from calchub.calctypes.render import RenderError, render
+
+    with pytest.raises(RenderError, match="here: 'missing' is undefined"):
+        render("echo {{ missing }}", {"other": "x"}, "here")
+    with pytest.raises(RenderError, match="here: "):
+        render("echo {{ a", {"a": "x"}, "here")
+
+
 def test_registration_checks_name_version_command_and_schema() -> None:
     register_check(Toy())
 

@@ -96,3 +96,13 @@ def test_a_point_is_written_into_a_copy_of_the_template_through_dotted_names() -
     assert template["options"] == {"steps": 100, "burn": 10}, "the template is left as it was"
     with pytest.raises(SweepError, match="model is 'line' in the template, not an object"):
         inputs_at(template, {"model.kind": "x"})
+
+
+def test_a_point_copies_only_the_objects_on_the_way_to_its_values() -> None:
+    template = {"parameters": {"a": {"value": 0}, "b": {"value": 0}, "c": {"value": 0}}, "script": {"x": 1}}
+    written = inputs_at(template, {"parameters.a.value": 1, "parameters.b.value": 2})
+    assert written["parameters"] == {"a": {"value": 1}, "b": {"value": 2}, "c": {"value": 0}}
+    assert template["parameters"] == {"a": {"value": 0}, "b": {"value": 0}, "c": {"value": 0}}
+    assert written["parameters"]["c"] is template["parameters"]["c"], "what a point leaves is shared"
+    assert written["script"] is template["script"]
+    assert inputs_at(template, {"parameters.a.value": 5})["parameters"]["b"] == {"value": 0}

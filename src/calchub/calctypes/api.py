@@ -180,12 +180,7 @@ class CalcType:
 
     def digest(self) -> str:
         """A fingerprint of the definition, recorded beside the version."""
-        module = sys.modules.get(type(self).__module__)
-        try:
-            text = inspect.getsource(module) if module is not None else repr(vars(type(self)))
-        except (OSError, TypeError):
-            text = repr(sorted(vars(type(self))))
-        return hashlib.sha256(text.encode()).hexdigest()[:16]
+        return _source_digest(type(self))
 
     def analysis(self, name: str) -> Analysis:
         for item in self.analyses:
@@ -195,3 +190,19 @@ class CalcType:
 
     def upload_for(self, path: str) -> Upload | None:
         return next((u for u in self.uploads if u.matches(path)), None)
+
+
+_digests: dict[type[CalcType], str] = {}
+
+
+def _source_digest(cls: type[CalcType]) -> str:
+    """The digest of the module that defines ``cls``, read once per class: it is the code loaded
+    that runs, and every typed submission asks (a sweep, once per point)."""
+    if cls not in _digests:
+        module = sys.modules.get(cls.__module__)
+        try:
+            text = inspect.getsource(module) if module is not None else repr(vars(cls))
+        except (OSError, TypeError):
+            text = repr(sorted(vars(cls)))
+        _digests[cls] = hashlib.sha256(text.encode()).hexdigest()[:16]
+    return _digests[cls]

@@ -25,7 +25,6 @@ that names the part of the request to fix.
 
 from __future__ import annotations
 
-import copy
 import math
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -172,17 +171,29 @@ def points(axes: Sequence[Axis]) -> Iterator[dict[str, Any]]:
 
 
 def inputs_at(template: Mapping[str, Any], point: Mapping[str, Any]) -> dict[str, Any]:
-    """The template's inputs with the point's values written in (dotted names reach into objects)."""
-    inputs = copy.deepcopy(dict(template))
+    """The template's inputs with the point's values written in (dotted names reach into objects).
+
+    The template is left as it was. Only the objects on the way to a value written are new;
+    the rest are the template's own, shared by every point of a sweep (thousands of them), so
+    a point's inputs are to be read or copied, never changed in place.
+    """
+    inputs = dict(template)
+    copied = {id(inputs)}
     for name, value in point.items():
         *path, last = name.split(".")
         here = inputs
         for n, part in enumerate(path):
-            child = here.setdefault(part, {})
-            if not isinstance(child, dict):
+            child = here.get(part)
+            if child is None and part not in here:
+                child = here[part] = {}
+                copied.add(id(child))
+            elif not isinstance(child, dict):
                 raise SweepError(
                     f"{'.'.join(path[: n + 1])} is {child!r} in the template, not an object", name
                 )
+            elif id(child) not in copied:
+                child = here[part] = dict(child)
+                copied.add(id(child))
             here = child
         here[last] = value
     return inputs

@@ -9,9 +9,11 @@ the script shell-quoted, so no value can inject a command. A run may write
 from __future__ import annotations
 
 import shlex
+from functools import lru_cache
 from typing import Any
 
 from calchub.calctypes.api import CalcType, RunDir
+from calchub.calctypes.inputs import SchemaCheck
 from calchub.calctypes.parsing import json_results
 from calchub.calctypes.render import RenderError, render
 from calchub.calctypes.results import Results
@@ -65,12 +67,10 @@ class Shell(CalcType):
     provides = ()
 
     def check(self, inputs: dict[str, Any], analyses: list[str]) -> list[tuple[str, str, str]]:
-        from jsonschema import Draft202012Validator
-
         problems = []
         for name, spec in inputs.get("parameters", {}).items():
             rules = {key: spec[key] for key in RULES if key in spec}
-            for error in Draft202012Validator(rules).iter_errors(spec["value"]):
+            for error in _rules_check(rules).errors(spec["value"]):
                 problems.append((f"inputs.parameters.{name}.value", str(error.validator), error.message))
         if not problems:
             try:
@@ -80,8 +80,10 @@ class Shell(CalcType):
         return problems
 
     def context(self, inputs: dict[str, Any]) -> dict[str, Any]:
-        quoted = {name: _shell_word(spec["value"]) for name, spec in inputs.get("parameters", {}).items()}
-        return {"script": render(inputs["script"], quoted, "script")}
+        quoted = tuple(
+            (name, _shell_word(spec["value"])) for name, spec in inputs.get("parameters", {}).items()
+        )
+        return {"script": _script(inputs["script"], quoted)}
 
     def validate(self, run: RunDir) -> list[str]:
         missing = [path for path in run.inputs.get("expect", []) if not run.exists(path)]
@@ -89,6 +91,27 @@ class Shell(CalcType):
 
     def extract(self, run: RunDir, results: Results) -> None:
         json_results(run.file("results.json"), results)
+
+
+@lru_cache(maxsize=64)
+def _script(script: str, quoted: tuple[tuple[str, str], ...]) -> str:
+    """The script rendered: ``check`` renders it to find template errors and ``prepare`` uses
+    it, so a submission renders it once (a sweep makes thousands)."""
+    return render(script, dict(quoted), "script")
+
+
+#: repr(rules) -> their check: a sweep checks the same few rules at every point.
+_rule_checks: dict[str, SchemaCheck] = {}
+
+
+def _rules_check(rules: dict[str, Any]) -> SchemaCheck:
+    key = repr(rules)  # equal reprs are equal JSON of equal types
+    found = _rule_checks.get(key)
+    if found is None:
+        if len(_rule_checks) >= 1024:
+            _rule_checks.clear()
+        found = _rule_checks[key] = SchemaCheck(rules)
+    return found
 
 
 def _shell_word(value: Any) -> str:

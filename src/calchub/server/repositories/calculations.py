@@ -86,11 +86,27 @@ MAX_PROJECT_SCANS = 20
 
 
 def insert_calculations(session: Session, rows: list[dict[str, Any]]) -> list[int]:
-    """Insert many calculations in one statement; their ids, in the order given."""
-    stmt = insert(Calculation.__table__).returning(  # type: ignore[arg-type]
-        Calculation.__table__.c.id, sort_by_parameter_order=True
-    )
-    return [row.id for row in session.connection().execute(stmt, rows)]
+    """Insert many calculations at once; their ids, in the order given.
+
+    PostgreSQL returns them from batched ``INSERT ... RETURNING`` statements, in order.
+    SQLite cannot batch an ordered ``RETURNING`` (SQLAlchemy sends a statement per row,
+    which doubles the cost of a sweep's rows), so there the rows go in one executemany and
+    their ids are read back: the transaction holds SQLite's write lock (``BEGIN IMMEDIATE``,
+    ``db/engine.py``) and the ids are ``AUTOINCREMENT`` (each above every id before it), so
+    the new rows are those above the highest id, in the order they were inserted.
+    """
+    table = Calculation.__table__
+    connection = session.connection()
+    if connection.dialect.name != "sqlite" or len(rows) < 2:
+        stmt = insert(table).returning(table.c.id, sort_by_parameter_order=True)  # type: ignore[arg-type]
+        return [row.id for row in connection.execute(stmt, rows)]
+    highest = connection.execute(select(func.max(table.c.id))).scalar() or 0
+    connection.execute(insert(table), rows)  # type: ignore[arg-type]
+    made = list(connection.execute(select(table.c.id).where(table.c.id > highest).order_by(table.c.id)))
+    ids = [row.id for row in made]
+    if len(ids) != len(rows):
+        raise RuntimeError(f"inserted {len(rows)} calculations but found {len(ids)} new ids")
+    return ids
 
 
 def get(session: Session, calc_id: int, *, lock: bool = False) -> Calculation | None:

@@ -47,8 +47,8 @@ def queue_children_of(session: Session, ended: Sequence[int]) -> int:
     """Queue those of these calculations (which just ended) that have children; how many."""
     if not ended:
         return 0
-    parents = select(CalculationLink.parent_id).distinct().where(
-        CalculationLink.parent_id.in_(sorted(set(ended)))
+    parents = (
+        select(CalculationLink.parent_id).distinct().where(CalculationLink.parent_id.in_(sorted(set(ended))))
     )
     done = session.execute(insert(ChainQueue).from_select(["parent_id"], parents))
     return int(done.rowcount or 0)  # type: ignore[attr-defined]
@@ -58,8 +58,10 @@ def queue_parents_of(session: Session, child_ids: Sequence[int]) -> int:
     """Queue the parents of these calculations, so the follower looks at them again."""
     if not child_ids:
         return 0
-    parents = select(CalculationLink.parent_id).distinct().where(
-        CalculationLink.child_id.in_(sorted(set(child_ids)))
+    parents = (
+        select(CalculationLink.parent_id)
+        .distinct()
+        .where(CalculationLink.child_id.in_(sorted(set(child_ids))))
     )
     done = session.execute(insert(ChainQueue).from_select(["parent_id"], parents))
     return int(done.rowcount or 0)  # type: ignore[attr-defined]
@@ -69,7 +71,8 @@ def queue_every_waiting(session: Session) -> int:
     """Queue the parents of every waiting calculation (at start-up: what a stop interrupted)."""
     child = aliased(Calculation)
     parents = (
-        select(CalculationLink.parent_id).distinct()
+        select(CalculationLink.parent_id)
+        .distinct()
         .join(child, child.id == CalculationLink.child_id)
         .where(child.state == State.WAITING.value)
     )
@@ -92,7 +95,8 @@ def waiting_children(session: Session, parent_ids: Sequence[int]) -> list[int]:
     if not parent_ids:
         return []
     stmt = (
-        select(CalculationLink.child_id).distinct()
+        select(CalculationLink.child_id)
+        .distinct()
         .join(Calculation, Calculation.id == CalculationLink.child_id)
         .where(
             CalculationLink.parent_id.in_(sorted(set(parent_ids))), Calculation.state == State.WAITING.value

@@ -27,7 +27,7 @@ from calchub.server.repositories import clusters as cluster_repo
 from calchub.server.repositories import projects as project_repo
 from calchub.server.repositories import studies as study_repo
 from calchub.server.repositories import users as user_repo
-from calchub.server.services import calctypes, chains, quotas, transitions
+from calchub.server.services import calctypes, chains, collector, quotas, transitions
 from calchub.server.services import clusters as cluster_service
 from calchub.server.services import projects as project_service
 from calchub.server.services.auth import Caller
@@ -36,6 +36,7 @@ from calchub.server.services.unit import wake
 from calchub.server.storage import Store
 
 
+@collector.paused_for_large_batches
 def submit(
     session: Session,
     store: Store,
@@ -77,10 +78,7 @@ def submit(
     )
     calcs = [_unsaved(i, row) for i, row in zip(ids, rows, strict=True)]
     transitions.created(session, calcs, caller.actor, created_at)
-    repo.insert_files(
-        session,
-        [row for calc_id, files in zip(ids, inputs, strict=True) for row in _stored(store, calc_id, files)],
-    )
+    repo.insert_files(session, _stored(store, ids, inputs))
     names = {c.id: c.name for c in clusters.values()}
     return [
         to_wire(c, caller.username, names[c.cluster_id], [], p.name)
@@ -222,22 +220,19 @@ def _new_row(
     }
 
 
-def _stored(store: Store, calc_id: int, files: list[tuple[str, bytes]]) -> list[dict[str, Any]]:
-    """Write a calculation's input files to the store; their records, to insert all at once."""
-    found = []
-    for path, data in files:
-        size, sha = store.put(calc_id, "input", path, data)
-        found.append(
-            {
-                "calculation_id": calc_id,
-                "attempt": 0,
-                "kind": "input",
-                "path": path,
-                "size": size,
-                "sha256": sha,
-            }
-        )
-    return found
+def _stored(
+    store: Store, ids: Sequence[int], inputs: Sequence[list[tuple[str, bytes]]]
+) -> list[dict[str, Any]]:
+    """Write the new calculations' input files to the store (data they share is written once);
+    their records, to insert all at once."""
+    files = [
+        (calc_id, path, data) for calc_id, given in zip(ids, inputs, strict=True) for path, data in given
+    ]
+    written = store.put_many("input", files)
+    return [
+        {"calculation_id": calc_id, "attempt": 0, "kind": "input", "path": path, "size": size, "sha256": sha}
+        for (calc_id, path, _), (size, sha) in zip(files, written, strict=True)
+    ]
 
 
 class CalculationRow(Protocol):
