@@ -42,7 +42,9 @@ def chained(client: Client, pairs: int, study: str) -> float:
         },
     }
     began = time.perf_counter()
-    client.create_study(study, pipeline=pipeline, space={"product": [{"input": "k", "values": list(range(pairs))}]})
+    client.create_study(
+        study, pipeline=pipeline, space={"product": [{"input": "k", "values": list(range(pairs))}]}
+    )
     done = client.wait_all([c.id for c in client.iter(study=study)], timeout=600)
     elapsed = time.perf_counter() - began
     assert all(c.state == "completed" for c in done), {c.state for c in done}
@@ -79,8 +81,9 @@ def main() -> None:
         print(f"round {r}: chained {c:.0f}/s, plain {p:.0f}/s", file=sys.stderr)
     chained_rate = statistics.median(c for c, _ in rounds)
     plain_rate = statistics.median(p for _, p in rounds)
+    ratio = chained_rate / plain_rate
     print(
-        f"chained_per_s={chained_rate:.0f} plain_per_s={plain_rate:.0f} ratio={chained_rate / plain_rate:.2f} "
+        f"chained_per_s={chained_rate:.0f} plain_per_s={plain_rate:.0f} ratio={ratio:.2f} "
         f"pairs={args.n} target_ratio={TARGET}"
     )
 
