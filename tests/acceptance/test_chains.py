@@ -237,3 +237,25 @@ def test_a_typed_child_gets_its_required_upload_and_an_input_from_its_parent(sit
     assert [c.state for c in done] == ["completed", "completed"], [c.message for c in done]
     assert done[1].resources.walltime == 600, "the type's own resources, after it was rendered"
     assert _scalar(client, child.id, "value") == 6.0
+
+
+def test_a_two_by_three_sweep_runs_six_calculations_each_with_its_point(site: Site) -> None:
+    client = site.up().client()
+    template = _python("def main(a, b):\n    return {'product': a * b, 'label': b}\n", a=0, b="")
+    made = client.sweep(
+        "grid",
+        template,
+        product=[{"input": "kwargs.a", "values": [2, 3]}, {"input": "kwargs.b", "values": [1, 10, 100]}],
+    )
+    assert made.count == 6
+    calcs = sorted(client.list(study="grid"), key=lambda c: c.id)
+    done = client.wait_all([c.id for c in calcs], timeout=60)
+    assert [c.state for c in done] == ["completed"] * 6, [c.message for c in done]
+    got = [(c.inputs["kwargs"]["a"], c.inputs["kwargs"]["b"], _scalar(client, c.id, "product")) for c in done]
+    assert got == [(a, b, a * b) for a in (2, 3) for b in (1, 10, 100)]
+    study = client.study("grid")
+    assert (study.kind, study.counts, study.parameters) == (
+        "sweep",
+        {"completed": 6},
+        ["kwargs.a", "kwargs.b"],
+    )
