@@ -73,3 +73,15 @@ def sign_in(url: str, username: str, password: str) -> str:
     assert answer.status_code == 200, answer.text
     token: str = answer.json()["access_token"]
     return token
+
+
+def cli(url: str, token: str, *args: str, code: int = 0) -> str:
+    """Run ``calchub ARGS`` in this process against the server at ``url``; what it printed,
+    once it exited with ``code``."""
+    from typer.testing import CliRunner
+
+    from calchub.cli.app import app
+
+    result = CliRunner().invoke(app, list(args), env={"CALCHUB_URL": url, "CALCHUB_TOKEN": token})
+    assert result.exit_code == code, result.output
+    return result.output

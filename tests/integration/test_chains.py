@@ -11,6 +11,7 @@ import pytest
 
 from calchub.client import BadRequest, Client, Conflict, NotFound
 from calchub.testing import ServerThread
+from tests.integration.helpers import cli as run_cli
 
 STEP = {"type": "python", "inputs": {"code": "def main(n=1):\n    return {'n': n}\n", "function": "main"}}
 
@@ -147,15 +148,8 @@ def test_in_a_project_that_approves_each_run_an_approved_child_waits_for_its_par
 def test_the_cli_submits_a_child_that_takes_a_file_and_a_result(
     server: ServerThread, made: Any, client: Client
 ) -> None:
-    from typer.testing import CliRunner
-
-    from calchub.cli.app import app
-
     def cli(*args: str, code: int = 0) -> str:
-        env = {"CALCHUB_URL": server.url, "CALCHUB_TOKEN": made.token}
-        result = CliRunner().invoke(app, list(args), env=env)
-        assert result.exit_code == code, result.output
-        return result.output
+        return run_cli(server.url, made.token, *args, code=code)
 
     parent = client.submit(["true"], name="parent", outputs=["*.xyz"])
     out = cli(

@@ -14,6 +14,7 @@ import pytest
 from calchub.client import BadRequest, Client, Forbidden
 from calchub.server.settings import Settings
 from calchub.testing import ServerThread
+from tests.integration.helpers import cli as run_cli
 
 CELL = """\
 name: cell
@@ -155,15 +156,8 @@ def test_the_cli_sweeps_a_product_and_lists_the_study(
 ) -> None:
     import json
 
-    from typer.testing import CliRunner
-
-    from calchub.cli.app import app
-
     def cli(*args: str, code: int = 0) -> str:
-        env = {"CALCHUB_URL": server.url, "CALCHUB_TOKEN": made.token}
-        result = CliRunner().invoke(app, list(args), env=env)
-        assert result.exit_code == code, result.output
-        return result.output
+        return run_cli(server.url, made.token, *args, code=code)
 
     out = cli(
         "sweep", "cells", "-t", "cell", "-i", "options.steps=7",
