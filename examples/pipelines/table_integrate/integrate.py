@@ -44,4 +44,4 @@ def main(path: str = "table.csv", rows: int | None = None) -> dict[str, float]:
 
 
 if __name__ == "__main__":
-    print(json.dumps(main(*sys.argv[1:2])))
+    print(json.dumps(main(sys.argv[1] if len(sys.argv) > 1 else "table.csv")))
