@@ -10,11 +10,13 @@ reason, and so on down the graph. Retrying a calculation puts its skipped descen
 to ``waiting``, so the chain continues from there; what completed is not run again.
 
 Releasing needs the store and the calculation types, so it is not done inside the change
-that completes a parent: the server's chain follower (``app``) runs :func:`advance` in a
-transaction of its own when a calculation ends (``terminal``) while some wait, and when
-something begins to wait (``chains``). It looks at every
-waiting calculation each time (a page of ids at a time), so it also mends what a restart
-interrupted; on PostgreSQL a waiting row is locked while it is released (others skip it).
+that completes a parent. The transaction of an ending queues the calculation if it has
+children (``transitions``, the ``chain_queue`` table) and wakes ``chains``; the server's chain
+follower (``app``) then runs :func:`advance` in transactions of its own, a page of the queue
+each, looking only at the children of what ended. At start-up it queues the parents of
+everything that waits, which mends what a stop interrupted. The children are locked while
+they are decided (on PostgreSQL, replicas woken together take turns) and each release runs
+in a savepoint, so one that goes wrong fails that calculation alone.
 """
 
 from __future__ import annotations
@@ -58,9 +60,6 @@ class Links:
     parents: list[list[tuple[int | None, int | None, wire.Parent]]] = field(default_factory=list)
     #: Files each request's children take from it: to be kept when it runs.
     kept: dict[int, list[str]] = field(default_factory=dict)
-
-    def any(self) -> bool:
-        return any(self.parents)
 
 
 def check(
