@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import func, select, tuple_
 from sqlalchemy.orm import Session
@@ -76,24 +75,3 @@ def step_counts(session: Session, study: Study) -> dict[str, dict[str, int]]:
     for step, state, count in session.execute(stmt):
         found.setdefault(step or "", {})[state] = count
     return found
-
-
-def calculation_ids(session: Session, study: Study, limit: int) -> list[int]:
-    stmt = (
-        select(Calculation.id)
-        .where(Calculation.project_id == study.project_id, Calculation.study == study.name)
-        .order_by(Calculation.id)
-        .limit(limit)
-    )
-    return list(session.scalars(stmt))
-
-
-def rows_for_graph(session: Session, study: Study, limit: int) -> list[Any]:
-    """Its first calculations' id, name, step and state, for a drawing of its graph."""
-    stmt = (
-        select(Calculation.id, Calculation.name, Calculation.step, Calculation.state)
-        .where(Calculation.project_id == study.project_id, Calculation.study == study.name)
-        .order_by(Calculation.id)
-        .limit(limit)
-    )
-    return list(session.execute(stmt))
