@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from calchub.client import BadRequest, Client, Conflict, NotFound
+from calchub.client import BadRequest, Client, Conflict, Forbidden, NotFound
 from calchub.testing import ServerThread
 from tests.integration.helpers import cli as run_cli
 
@@ -213,3 +213,24 @@ def test_a_user_who_made_a_study_is_not_deleted_with_it(
     bob.create_study("notes", description="nothing run yet")
     with pytest.raises(Conflict, match=r"owns the studies ~bob/notes"):
         client.delete_user("bob")
+
+
+def test_cancelling_a_study_cancels_what_its_owner_may_and_leaves_a_member_s_own(
+    server: ServerThread, made: Any, client: Client, make_user: Callable[..., Client]
+) -> None:
+    bob, carol = make_user("bob"), make_user("carol")
+    client.create_project("lab")
+    client.add_member("lab", "bob")
+    client.add_member("lab", "carol")
+    study = bob.create_study(
+        "scan", project="lab", pipeline={"steps": {"a": STEP, "b": STEP | {"after": [{"step": "a"}]}}}
+    )
+    carol.submit(["true"], project="lab", study="scan", name="carol's own")
+    done = bob.cancel_study(study.id, "wrong input")
+    assert (done.cancelled, done.left) == (2, 1)
+    assert done.study.counts == {"cancelled": 2, "queued": 1}
+    assert {c.message for c in bob.list(study="scan", state=["cancelled"])} == {"wrong input"}
+    with pytest.raises(Forbidden):
+        carol.cancel_study(study.id)
+    out = run_cli(server.url, made.token, "study", "cancel", "scan", "--project", "lab")
+    assert "study scan: 1 calculations cancelled" in out

@@ -141,6 +141,7 @@ RECORD_RULES: dict[str, Callable[[Who, Role], bool]] = {
     "POST /calculations/{calc_id}/cancel": _cancels,
     "POST /calculations/{calc_id}/retry": _changes,
     "PATCH /studies/{study_id}": _changes,
+    "POST /studies/{study_id}/cancel": _cancels,
     "PUT /projects/{name}/members/{username}": _manages,
     "DELETE /projects/{name}/members/{username}": _manages,
     "POST /users/{username}/block": _moderates,

@@ -187,8 +187,7 @@ def show(
 ) -> None:
     """A study: what it varies, its progress by state (and by step for a pipeline)."""
     with connected() as client:
-        # An id, unless a project is named: then a name (which may be all digits).
-        found = client.study(int(study) if study.isdigit() and project is None else study, project)
+        found = _find(client, study, project)
     if json:
         emit_json(found)
         return
@@ -207,3 +206,26 @@ def show(
         Text.assemble("states: ", *[x for s, n in found.counts.items() for x in (state(s), f" {n}  ")])
     )
     console.print(Text(f"results: calchub results --study {found.name} --project {found.project}"))
+
+
+@app.command("cancel")
+def cancel(
+    study: Annotated[str, typer.Argument(help="a study's id, or its name (with --project, always a name)")],
+    project: Annotated[str | None, typer.Option(help="the study's project (yours by default)")] = None,
+    reason: Annotated[str | None, typer.Option(help="why, kept as each calculation's message")] = None,
+    json: JsonOpt = False,
+) -> None:
+    """Cancel a study's unfinished calculations: those waiting, queued and running."""
+    with connected() as client:
+        found = _find(client, study, project)
+        done = client.cancel_study(found.id, reason)
+    if json:
+        emit_json(done)
+        return
+    left = f"; {done.left} of other members left as they were" if done.left else ""
+    console.print(Text(f"study {found.name}: {done.cancelled} calculations cancelled{left}"))
+
+
+def _find(client: Client, study: str, project: str | None) -> Study:
+    """A study by id, or by name when a project is named (a name may be all digits)."""
+    return client.study(int(study) if study.isdigit() and project is None else study, project)

@@ -8,7 +8,15 @@ from typing import Any
 
 from calchub.client._base import BaseClient
 from calchub.contracts.calculations import CalculationCreate
-from calchub.contracts.studies import PipelineSpec, SpaceSpec, Study, StudyCreate, StudyCreated, StudyList
+from calchub.contracts.studies import (
+    PipelineSpec,
+    SpaceSpec,
+    Study,
+    StudyCancelled,
+    StudyCreate,
+    StudyCreated,
+    StudyList,
+)
 
 
 class StudiesMixin(BaseClient):
@@ -65,3 +73,10 @@ class StudiesMixin(BaseClient):
     def describe_study(self, study_id: int, description: str) -> Study:
         response = self._call("PATCH", f"/studies/{study_id}", json={"description": description})
         return Study.model_validate(response.json())
+
+    def cancel_study(self, study_id: int, reason: str | None = None) -> StudyCancelled:
+        """Cancel the study's unfinished calculations (those you may cancel)."""
+        body = {"reason": reason} if reason else None
+        return StudyCancelled.model_validate(
+            self._call("POST", f"/studies/{study_id}/cancel", json=body).json()
+        )

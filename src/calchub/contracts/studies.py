@@ -175,3 +175,16 @@ class StudyList(BaseModel):
 
 class StudyUpdate(Strict):
     description: Annotated[str, Field(max_length=10_000)]
+
+
+class StudyCancel(Strict):
+    reason: Annotated[str, Field(max_length=1000)] | None = None
+
+
+class StudyCancelled(BaseModel):
+    """What a study's cancel did: its unfinished calculations cancelled, but those of others
+    the caller may not cancel (members' calculations that joined the study by naming it)."""
+
+    study: Study
+    cancelled: int
+    left: int

@@ -48,3 +48,13 @@ def update(hub: HubDep, user: StudyWriter, study_id: RecordId, body: wire.StudyU
     """Change its description (its owner, its project's managers, admins)."""
     with hub.uow() as session:
         return studies.update(session, user, study_id, body)
+
+
+@router.post("/{study_id}/cancel", response_model=wire.StudyCancelled)
+def cancel(
+    hub: HubDep, user: StudyWriter, study_id: RecordId, body: wire.StudyCancel | None = None
+) -> wire.StudyCancelled:
+    """Cancel its unfinished calculations (its owner, its project's managers, moderators,
+    admins); how many were cancelled, and how many others' were left."""
+    with hub.uow() as session:
+        return studies.cancel(session, user, study_id, body.reason if body else None)

@@ -75,3 +75,18 @@ def step_counts(session: Session, study: Study) -> dict[str, dict[str, int]]:
     for step, state, count in session.execute(stmt):
         found.setdefault(step or "", {})[state] = count
     return found
+
+
+def unfinished(session: Session, study: Study, states: Sequence[str]) -> list[Calculation]:
+    """Its calculations in these states, locked for this transaction, in the order of their ids."""
+    stmt = (
+        select(Calculation)
+        .where(
+            Calculation.project_id == study.project_id,
+            Calculation.study == study.name,
+            Calculation.state.in_(list(states)),
+        )
+        .order_by(Calculation.id)
+        .with_for_update()
+    )
+    return list(session.scalars(stmt))

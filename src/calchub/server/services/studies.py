@@ -15,12 +15,12 @@ from sqlalchemy.orm import Session
 from calchub.calctypes.registry import Registry
 from calchub.contracts import studies as wire
 from calchub.contracts.calculations import CalculationCreate
-from calchub.domain.states import State
+from calchub.domain.states import CANCELLABLE, State
 from calchub.server.db.tables import Study, now
 from calchub.server.repositories import projects as project_repo
 from calchub.server.repositories import studies as repo
 from calchub.server.repositories import users as user_repo
-from calchub.server.services import calculations, sweeps
+from calchub.server.services import calculations, sweeps, transitions
 from calchub.server.services import projects as project_service
 from calchub.server.services.auth import Caller
 from calchub.server.services.errors import Conflict, Forbidden, Invalid, NotFound
@@ -165,6 +165,23 @@ def update(session: Session, caller: Caller, study_id: int, request: wire.StudyU
     study.description = request.description
     session.flush()
     return describe(session, caller, study_id)
+
+
+def cancel(session: Session, caller: Caller, study_id: int, reason: str | None) -> wire.StudyCancelled:
+    """Cancel every unfinished calculation of the study that the caller may cancel: its owner,
+    its project's managers, moderators and admins may; a member's own that joined it stay."""
+    study = visible(session, caller, study_id)
+    if not caller.may_cancel(study.owner_id, study.project_id):
+        raise Forbidden(
+            f"only its owner, the managers of its project, moderators and admins can cancel study {study_id}"
+        )
+    rows = repo.unfinished(session, study, [s.value for s in CANCELLABLE])
+    mine = [row for row in rows if caller.may_cancel(row.owner_id, row.project_id)]
+    message = reason or f"study {study.name!r} cancelled by {caller.username}"
+    transitions.move_all(session, [(row, State.CANCELLED, message) for row in mine], caller.actor)
+    return wire.StudyCancelled(
+        study=describe(session, caller, study_id), cancelled=len(mine), left=len(rows) - len(mine)
+    )
 
 
 def _to_wire(session: Session, studies: Sequence[Study]) -> list[wire.Study]:
