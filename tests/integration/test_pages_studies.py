@@ -379,3 +379,20 @@ def test_a_sweep_tables_the_inputs_it_varies_and_plots_a_result_against_each(
         ("y", [1, 1, 2, 2, 3, 3], [1, 1, 4, 4, 9, 9])
     ]
     assert '<option value="kwargs.x" selected>kwargs.x</option>' in page
+
+
+def test_the_cancel_button_is_there_for_who_may_press_it_and_cancels_what_is_left(
+    browser: Callable[[str], httpx.Client], lab: dict[str, Client], sines: tuple[int, list[Any]]
+) -> None:
+    study_id, _ = sines
+    form = f'action="/studies/{study_id}/cancel"'
+    assert form not in browser("bob").get(f"/studies/{study_id}").text, "a member cancels only their own"
+    refused = browser("bob").post(f"/studies/{study_id}/cancel")
+    assert refused.status_code == 403 and "only its owner" in refused.text
+    alice = browser("alice")
+    assert form in alice.get(f"/studies/{study_id}").text
+    done = alice.post(f"/studies/{study_id}/cancel", follow_redirects=False)
+    assert (done.status_code, done.headers["location"]) == (303, f"/studies/{study_id}")
+    page = alice.get(f"/studies/{study_id}").text
+    assert _counts(page, "study-progress-bar") == {"cancelled": 4} and form not in page
+    assert {c.message for c in lab["alice"].list(study="sines")} == {"study cancelled by alice from the web"}

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from calchub.calctypes.registry import Registry
 from calchub.contracts import studies as wire
 from calchub.contracts.calculations import CalculationCreate
+from calchub.domain.permissions import Action
 from calchub.domain.states import CANCELLABLE, State
 from calchub.server.db.tables import Study, now
 from calchub.server.repositories import projects as project_repo
@@ -165,6 +166,12 @@ def update(session: Session, caller: Caller, study_id: int, request: wire.StudyU
     study.description = request.description
     session.flush()
     return describe(session, caller, study_id)
+
+
+def may_cancel(session: Session, caller: Caller, study_id: int) -> bool:
+    """Whether the caller may cancel the study (its button on the page)."""
+    study = visible(session, caller, study_id)
+    return caller.may(Action.CALCULATIONS_WRITE) and caller.may_cancel(study.owner_id, study.project_id)
 
 
 def cancel(session: Session, caller: Caller, study_id: int, reason: str | None) -> wire.StudyCancelled:

@@ -23,7 +23,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import HTMLResponse, StreamingResponse
+from fastapi.responses import HTMLResponse, RedirectResponse, StreamingResponse
 from sqlalchemy.orm import Session
 
 from calchub.contracts import studies as wire
@@ -91,6 +91,7 @@ def _page(session: Session, caller: Caller, study_id: int, x: str | None, y: str
     live = shown.total == 0 or shown.finished < shown.total
     context |= {
         "live": live,
+        "can_cancel": shown.finished < shown.total and studies.may_cancel(session, caller, study_id),
         "stream": f"/studies/{study_id}/stream?scalars={found.scalar_count}",
         "varied": _varied(found),
     }
@@ -144,6 +145,17 @@ def _varied(found: study_views.Table) -> list[tuple[str, str]]:
             text += f" … ({len(values)} values)"
         named.append((parameter, text))
     return named
+
+
+@router.post("/studies/{study_id}/cancel")
+def cancel(hub: HubDep, request: Request, who: PageViewer, study_id: StudyId) -> Response:
+    """The study's Cancel button: its unfinished calculations, then its page again."""
+    allowed(who, Action.CALCULATIONS_WRITE)
+    with hub.uow() as session:
+        studies.cancel(
+            session, who.caller, study_id, f"study cancelled by {who.caller.username} from the web"
+        )
+    return who.finish(request, RedirectResponse(f"/studies/{study_id}", status_code=303))
 
 
 @router.get("/studies/{study_id}/results.csv")
