@@ -3,22 +3,20 @@ resources, the scheduler's reason, result tables, and the timeline as it grows."
 
 from __future__ import annotations
 
-import asyncio
 import html
 import re
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
 import pytest
 
 from calchub.client import Client
-from calchub.client.agent import AgentClient
 from calchub.client.errors import NotFound
 from calchub.contracts.results import ResultSet, Scalar, Table
 from calchub.server.settings import Settings
 from calchub.testing import ServerThread
-from tests.integration.helpers import PAGE_PASSWORD, claim, outcome
+from tests.integration.helpers import PAGE_PASSWORD, HandAgent
 
 PASSWORD = PAGE_PASSWORD
 RETRY = "Retry</button>"
@@ -36,46 +34,6 @@ def team(client: Client, make_user: Callable[..., Client]) -> dict[str, Client]:
     for name in ("alice", "bob"):
         client.add_member("lab", name)
     return found
-
-
-class HandAgent:
-    """An agent of one cluster driven by hand over the agent API, one step at a time."""
-
-    def __init__(self, url: str, key: str) -> None:
-        self.url, self.key = url, key
-
-    def _do(self, step: Callable[[AgentClient], Awaitable[Any]]) -> Any:
-        async def main() -> Any:
-            agent = AgentClient(self.url, self.key)
-            try:
-                return await step(agent)
-            finally:
-                await agent.close()
-
-        return asyncio.run(main())
-
-    def claim(self, calc_id: int, gpus: int = 0) -> int:
-        """Claim the one queued calculation, which must be ``calc_id``; its attempt."""
-        reply = self._do(lambda agent: claim(agent, gpus=gpus, max_count=1))
-        assert [a.id for a in reply.calculations] == [calc_id]
-        attempt: int = reply.calculations[0].attempt
-        return attempt
-
-    def report(self, calc_id: int, attempt: int, state: str, **fields: Any) -> None:
-        applied = self._do(lambda agent: outcome(agent, calc_id, attempt, state, **fields))
-        assert applied == "applied"
-
-    def log(self, calc_id: int, attempt: int, text: str, stream: str = "stdout", offset: int = 0) -> None:
-        self._do(lambda agent: agent.append_log(calc_id, attempt, stream, offset, text.encode()))
-
-    def run(self, calc_id: int, state: str, log: str = "", **fields: Any) -> int:
-        """Claim ``calc_id``, run it (writing ``log``) and end it in ``state``; the attempt."""
-        attempt = self.claim(calc_id)
-        self.report(calc_id, attempt, "running")
-        if log:
-            self.log(calc_id, attempt, log)
-        self.report(calc_id, attempt, state, **fields)
-        return attempt
 
 
 @pytest.fixture

@@ -177,6 +177,7 @@ def test_each_problem_lands_on_its_field_and_the_summary_links_to_it(
         ({"priority": "500"}, "priority", "allows priorities -100 to 100, not 500"),
         ({"project": "nowhere"}, "project", "no project named 'nowhere' that you belong to"),
         ({"cluster": "nowhere"}, "cluster", "no cluster named 'nowhere'"),
+        ({"notify": "pi@lab.example.org, not an address"}, "notify", "should match pattern"),
     ]
     for change, control, message in cases:
         answer = alice.post("/calculations/new", data=SHELL | {"cluster": "local"} | change)
@@ -272,3 +273,13 @@ def test_a_copy_is_filled_in_from_the_original_and_keeps_its_uploaded_files(
     shell = alice.get(f"/calculations/new?from={command.id}").text
     assert '<option value="shell" selected>' in shell
     assert "echo 'it'\"'\"'s me'</textarea>" in html.unescape(shell), "a command comes back as a script"
+
+
+def test_the_form_names_more_addresses_to_tell_when_it_ends(
+    browser: Callable[[str], httpx.Client], client: Client
+) -> None:
+    alice = browser("alice")
+    told = SHELL | {"cluster": "local", "notify": "pi@lab.example.org; tech@lab.example.org"}
+    assert alice.post("/calculations/new", data=told).status_code == 303
+    (made,) = client.list()
+    assert client.get(made.id).notify == ["pi@lab.example.org", "tech@lab.example.org"]

@@ -144,6 +144,8 @@ RECORD_RULES: dict[str, Callable[[Who, Role], bool]] = {
     "POST /studies/{study_id}/cancel": _cancels,
     "PUT /projects/{name}/members/{username}": _manages,
     "DELETE /projects/{name}/members/{username}": _manages,
+    "POST /projects/{name}/webhooks": _manages,
+    "DELETE /projects/{name}/webhooks/{webhook_id}": _manages,
     "POST /users/{username}/block": _moderates,
     "POST /users/{username}/unblock": _moderates,
     "PUT /users/{username}/password": _moderates,
@@ -212,6 +214,8 @@ class World:
     #: The study the world's calculation belongs to (its owner is ``user``).
     study_id: int
     made: Iterator[int] = field(default_factory=itertools.count)
+    #: A webhook of project A, once an operation's PREPARE made one.
+    webhook_id: int | None = None
 
     @property
     def user(self) -> Account:
@@ -236,6 +240,8 @@ class Example:
 
 SUBMISSION = {"command": ["true"], "name": "matrix"}
 HEARTBEAT = {"agent": "matrix", "version": "0", "host": "h", "cores": 1, "running": 0}
+#: A webhook nothing reaches: its host never resolves (.invalid), and no call here fails a calculation.
+WEBHOOK = {"url": "https://hooks.example.invalid/calchub", "level": "error"}
 
 #: How to make a valid request of each operation that needs a body or a query: world, caller -> example.
 EXAMPLES: dict[str, Callable[[World, Account], Example]] = {
@@ -244,6 +250,7 @@ EXAMPLES: dict[str, Callable[[World, Account], Example]] = {
     "POST /auth/logout": lambda w, me: Example(cookie=True),
     "POST /me/password": lambda w, me: Example({"current": me.password, "password": me.password}),
     "PATCH /me": lambda w, me: Example({"notify": "error"}),
+    "POST /me/notices/read": lambda w, me: Example({"all": True}),
     "POST /tokens": lambda w, me: Example({"name": "matrix", "days": 1}),
     "POST /users": lambda w, me: Example({"username": w.fresh("new"), "password": PASSWORD}),
     "PATCH /users/{username}": lambda w, me: Example({"email": "someone@example.org"}),
@@ -251,6 +258,7 @@ EXAMPLES: dict[str, Callable[[World, Account], Example]] = {
     "POST /projects": lambda w, me: Example({"name": w.fresh("project")}),
     "PATCH /projects/{name}": lambda w, me: Example({"description": "changed"}),
     "PUT /projects/{name}/members/{username}": lambda w, me: Example({"role": "member"}),
+    "POST /projects/{name}/webhooks": lambda w, me: Example(WEBHOOK),
     "POST /calculations": lambda w, me: Example(SUBMISSION),
     "POST /calculations/preview": lambda w, me: Example(SUBMISSION),
     "POST /calculations/batch": lambda w, me: Example({"calculations": [SUBMISSION]}),
@@ -310,6 +318,7 @@ PathValue = Callable[[World, Account, "Operation"], Any]
 PATH_VALUES: dict[str, PathValue] = {
     "calc_id": lambda w, me, op: w.calc_id,
     "study_id": lambda w, me, op: w.study_id,
+    "webhook_id": lambda w, me, op: w.webhook_id,
     "token_id": lambda w, me, op: me.spare_token_id,
     "key_id": lambda w, me, op: w.spare_key_id,
     "username": lambda w, me, op: w.victim.username,
@@ -329,6 +338,14 @@ def _cancelled(matrix: Matrix, world: World) -> None:
     assert answer.status_code == 200, answer.text
 
 
+def _webhook_added(matrix: Matrix, world: World) -> None:
+    answer = _call(
+        matrix.http, "POST", f"/projects/{world.project}/webhooks", matrix.made.token, json=WEBHOOK
+    )
+    assert answer.status_code == 201, answer.text
+    world.webhook_id = answer.json()["id"]
+
+
 #: What to do to a world before an operation is valid on it.
 PREPARE: dict[str, Callable[[Matrix, World], None]] = {
     # Only a finished calculation can be deleted (409 before).
@@ -339,6 +356,8 @@ PREPARE: dict[str, Callable[[Matrix, World], None]] = {
         if _call(m.http, "GET", f"/calculations/{w.calc_id}", m.made.token).json()["state"] == "cancelled"
         else _cancelled(m, w)
     ),
+    # Only a webhook that exists can be removed (404 before).
+    "DELETE /projects/{name}/webhooks/{webhook_id}": _webhook_added,
 }
 
 

@@ -9,6 +9,7 @@ from calchub.cli import (
     calcs,
     clusters,
     feed,
+    inbox,
     projects,
     results,
     review,
@@ -33,6 +34,7 @@ run.register(app)
 auth.register(app)
 sweeps.register(app)
 studies.register(app)
+inbox.register(app)
 app.add_typer(clusters.app, name="cluster")
 app.add_typer(auth.tokens, name="token")
 app.add_typer(users.app, name="user")

@@ -76,6 +76,7 @@ def submit(
     file: Annotated[list[str] | None, typer.Option("--file", "-f", help="LOCAL[:DEST] input file")] = None,
     env: Annotated[list[str] | None, typer.Option("--env", "-e", help="KEY=VALUE")] = None,
     max_attempts: Annotated[int, typer.Option(min=1, help="attempts if a run is lost")] = 2,
+    notify: Annotated[list[str] | None, typer.Option(help="also email this address when it ends")] = None,
     after: Annotated[list[int] | None, typer.Option(help="wait until calculation ID has completed")] = None,
     take: Annotated[
         list[str] | None, typer.Option(help="ID:PATH[:AS], a file calculation ID kept (it waits for ID)")
@@ -115,6 +116,7 @@ def submit(
         "project": project,
         "study": study,
         "after": parents_from(after or [], take or [], take_result or []),
+        "notify": notify or [],
     }
     if type_:
         fields |= {"type": type_, "inputs": typed_inputs(inputs, input_ or [])}

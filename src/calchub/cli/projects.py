@@ -1,4 +1,4 @@
-"""calchub project ls | add | show | set | rm | members | add-member | rm-member | usage."""
+"""calchub project ls | add | show | set | rm | members | add-member | rm-member | usage | webhook."""
 
 from __future__ import annotations
 
@@ -17,6 +17,10 @@ if TYPE_CHECKING:
 app = typer.Typer(
     help="Projects: who works in them, their quotas, priorities and approval.", no_args_is_help=True
 )
+webhook = typer.Typer(
+    help="Webhooks: URLs that receive the project's notices as signed JSON.", no_args_is_help=True
+)
+app.add_typer(webhook, name="webhook")
 JsonOpt = Annotated[bool, typer.Option("--json", help="print JSON")]
 Description = Annotated[str | None, typer.Option(help="what the project is for")]
 Approval = Annotated[
@@ -193,3 +197,56 @@ def usage(name: str, json: JsonOpt = False) -> None:
     console.print(
         Text(f"{found.running} running, {found.queued} waiting, {found.core_hours:.2f} core-hours used")
     )
+
+
+@webhook.command("add")
+def webhook_add(
+    name: str,
+    url: str,
+    level: Annotated[str, typer.Option(help="info: every notice of the project; error: failures only")] = (
+        "info"
+    ),
+    json: JsonOpt = False,
+) -> None:
+    """Send the project's notices to URL (managers); prints the secret that signs them, once."""
+    from calchub.contracts.webhooks import WebhookLevel
+
+    levels = [each.value for each in WebhookLevel]
+    if level not in levels:
+        fail(f"--level is one of {', '.join(levels)}, not {level!r}")
+    with connected() as client:
+        made = client.add_webhook(name, url, level)
+    if json:
+        emit_json(made)
+        return
+    print_lines(
+        [
+            f"added webhook {made.id} of {made.project}: {made.url} ({made.level.value})",
+            f"secret: {made.secret}",
+            "Keep the secret now: it will not be shown again. The receiver checks the header",
+            "X-Calchub-Signature-256 (sha256=<hex HMAC-SHA256 of the body with this secret>).",
+        ]
+    )
+
+
+@webhook.command("ls")
+def webhook_ls(name: str, json: JsonOpt = False) -> None:
+    """The project's webhooks (their secrets are never shown again)."""
+    with connected() as client:
+        found = client.webhooks(name)
+    if json:
+        emit_json(found)
+        return
+    table(
+        None,
+        ["id", "url", "level", "added"],
+        [(h.id, h.url, h.level.value, when(h.created_at)) for h in found],
+    )
+
+
+@webhook.command("rm")
+def webhook_rm(name: str, webhook_id: Annotated[int, typer.Argument(metavar="ID")]) -> None:
+    """Stop sending the project's notices to a webhook (managers); `webhook ls` shows the ids."""
+    with connected() as client:
+        client.remove_webhook(name, webhook_id)
+    console.print(Text(f"removed webhook {webhook_id} of {name}"))

@@ -1,11 +1,14 @@
-"""The client's calls about people: signing in, your own account and tokens, and users (admins)."""
+"""The client's calls about people: signing in, your own account, notices and tokens, and users
+(admins)."""
 
 from __future__ import annotations
 
 import socket
 from collections.abc import Sequence
+from typing import Any
 
 from calchub.client._base import BaseClient, given, segment
+from calchub.contracts.inbox import Marked, MarkRead, NoticePage
 from calchub.contracts.users import (
     AccessToken,
     Login,
@@ -65,6 +68,19 @@ class PeopleMixin(BaseClient):
     def change_password(self, current: str, new: str) -> None:
         body = PasswordChange(current=current, password=new).model_dump(mode="json")
         self._call("POST", "/me/password", json=body)
+
+    def notices(self, unread: bool = False, *, before: int | None = None, limit: int = 50) -> NoticePage:
+        """Your notices, newest first (``unread=True``: those not read yet), with the unread count.
+        Pass ``page.older`` as ``before`` for the next page. Reading them marks nothing."""
+        params: dict[str, Any] = {"unread": unread, "limit": limit}
+        if before is not None:
+            params["before"] = before
+        return NoticePage.model_validate(self._call("GET", "/me/notices", params=params).json())
+
+    def mark_read(self, ids: Sequence[int] | None = None, all: bool = False) -> Marked:
+        """Mark your notices ``ids`` read, or ``all=True`` every one; ids of others' are ignored."""
+        body = MarkRead(ids=list(ids or []), all=all).model_dump(mode="json")
+        return Marked.model_validate(self._call("POST", "/me/notices/read", json=body).json())
 
     def tokens(self) -> list[Token]:
         return [Token.model_validate(t) for t in self._call("GET", "/tokens").json()]

@@ -1,4 +1,4 @@
-"""The client's calls about projects (members, quotas, usage) and the review of calculations in them."""
+"""The client's calls about projects (members, quotas, usage, webhooks) and reviewing their calculations."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from calchub.contracts.projects import (
     Rejection,
     Usage,
 )
+from calchub.contracts.webhooks import Webhook, WebhookCreate, WebhookCreated, WebhookLevel
 from calchub.domain.permissions import ProjectRole
 
 
@@ -59,6 +60,25 @@ class ProjectsMixin(BaseClient):
     def usage(self, project: str) -> Usage:
         """What the project uses of each quota, and what is left."""
         return Usage.model_validate(self._call("GET", f"/projects/{segment(project)}/usage").json())
+
+    def webhooks(self, project: str) -> list[Webhook]:
+        """The URLs that receive the project's notices (without their secrets)."""
+        found = self._call("GET", f"/projects/{segment(project)}/webhooks").json()
+        return [Webhook.model_validate(h) for h in found]
+
+    def add_webhook(
+        self, project: str, url: str, level: WebhookLevel | str = WebhookLevel.INFO
+    ) -> WebhookCreated:
+        """A webhook for the project's notices (managers); keep ``.secret``: it is not shown again.
+
+        ``level`` "info" sends every notice, "error" only failures.
+        """
+        body = WebhookCreate(url=url, level=WebhookLevel(level)).model_dump(mode="json")
+        answer = self._call("POST", f"/projects/{segment(project)}/webhooks", json=body)
+        return WebhookCreated.model_validate(answer.json())
+
+    def remove_webhook(self, project: str, webhook_id: int) -> None:
+        self._call("DELETE", f"/projects/{segment(project)}/webhooks/{int(webhook_id)}")
 
     # -- reviewing calculations -----------------------------------------------
 

@@ -36,6 +36,8 @@ class Strict(BaseModel):
 
 
 SCHEDULER_NAME = r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$"
+#: An email address: nothing a header or a command line would read as more than one.
+EMAIL = r"^[^@\s,;'\"`$<>]{1,64}@[A-Za-z0-9.-]{1,255}$"
 MailType = Literal["NONE", "BEGIN", "END", "FAIL", "REQUEUE", "ALL", "TIME_LIMIT", "ARRAY_TASKS"]
 
 
@@ -48,7 +50,7 @@ class Resources(Strict):
     partition: Annotated[str | None, Field(pattern=SCHEDULER_NAME)] = None
     qos: Annotated[str | None, Field(pattern=SCHEDULER_NAME)] = None
     account: Annotated[str | None, Field(pattern=SCHEDULER_NAME)] = None
-    mail_user: Annotated[str | None, Field(pattern=r"^[^@\s,;'\"`$]{1,64}@[A-Za-z0-9.-]{1,255}$")] = None
+    mail_user: Annotated[str | None, Field(pattern=EMAIL)] = None
     mail_type: list[MailType] = Field(default_factory=list, max_length=8)
 
     def scheduler_fields(self) -> dict[str, Any]:
@@ -173,6 +175,9 @@ class CalculationCreate(Strict):
     resources: Resources = Field(default_factory=lambda: Resources())
     priority: int = Field(0, ge=-1000, le=1000, description="higher runs first")
     max_attempts: int = Field(2, ge=1, le=20, description="attempts allowed when a run is lost")
+    notify: list[Annotated[str, Field(pattern=EMAIL)]] = Field(
+        default_factory=list, max_length=10, description="more addresses told when it ends"
+    )
     step: Label | None = Field(None, description="its name within a request, for the others' `after`")
     after: list[Parent] = Field(
         default_factory=list,
@@ -265,6 +270,7 @@ class Calculation(BaseModel):
     favorite: bool = False
     bytes_freed: int | None = None
     step: str | None = None
+    notify: list[str] = []
     #: The calculations it waits for (shown on its own page; lists leave it empty).
     parents: list[int] = []
 

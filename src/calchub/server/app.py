@@ -31,9 +31,12 @@ from calchub.server.api import (
 )
 from calchub.server.api.deps import describe_permissions
 from calchub.server.db.migrate import upgrade
+from calchub.server.db.tables import now
 from calchub.server.hub import Hub
+from calchub.server.notify.smtp import SmtpSettings
 from calchub.server.services import agents as agent_service
-from calchub.server.services import chains
+from calchub.server.services import chains, notices, transitions
+from calchub.server.services.wakeups import wait_first
 from calchub.server.settings import Settings
 from calchub.server.wakeup_bridge import PostgresWakeups
 from calchub.server.web import errors as web_errors
@@ -58,7 +61,11 @@ def create_app(settings: Settings | None = None, hub: Hub | None = None) -> Fast
             extended = agent_service.grace_after_restart(session, settings.lease_seconds)
         log.info("started", extra={"action": "server.start", "leases_extended": extended})
         app.state.hub = the_hub
-        tasks = [asyncio.create_task(_reap_forever(the_hub)), asyncio.create_task(_follow_chains(the_hub))]
+        tasks = [
+            asyncio.create_task(_reap_forever(the_hub)),
+            asyncio.create_task(_follow_chains(the_hub)),
+            asyncio.create_task(_notify_forever(the_hub)),
+        ]
         if the_hub.engine.dialect.name == "postgresql":
             tasks.append(await _hear_other_replicas(the_hub))
         try:
@@ -142,6 +149,66 @@ def _follow_once(hub: Hub) -> bool:
     """One pass over a page of the queue; whether there may be more."""
     with hub.uow() as session:
         return chains.advance(session, hub.store, hub.calctypes)
+
+
+async def _notify_forever(hub: Hub) -> None:
+    """Spread new notices into deliveries and send those due; woken by a notice (``notices``),
+    or when the next delivery waiting to be tried again is due."""
+    mailer = _mailer(hub.settings)
+    while True:
+        news = hub.wakeups.current(transitions.NOTICES)
+        while await _in_thread(
+            lambda h: _spread_once(h, mailer), hub, "notify.error", "spreading notices failed"
+        ):
+            pass
+        delay = await _in_thread(
+            lambda h: _send_due(h, mailer), hub, "notify.error", "sending notices failed"
+        )
+        await wait_first([news], timeout=3600 if delay is None else delay)
+
+
+def _mailer(settings: Settings) -> notices.Mailer:
+    smtp = None
+    if settings.smtp_host:
+        port = settings.smtp_port or {"starttls": 587, "tls": 465, "none": 25}[settings.smtp_security]
+        smtp = SmtpSettings(
+            host=settings.smtp_host,
+            port=port,
+            security=settings.smtp_security,
+            username=settings.smtp_username,
+            password=settings.smtp_password,
+            sender=settings.smtp_sender,
+        )
+    return notices.Mailer(
+        smtp=smtp,
+        public_url=settings.public_url.rstrip("/"),
+        digest_seconds=settings.notify_digest_seconds,
+        retry_seconds=settings.notify_retry_seconds,
+    )
+
+
+def _spread_once(hub: Hub, mailer: notices.Mailer) -> bool:
+    with hub.uow() as session:
+        return notices.spread(session, mailer)
+
+
+def _send_due(hub: Hub, mailer: notices.Mailer) -> float | None:
+    """Send what is due, a message at a time; seconds until the next is due (None: nothing waits)."""
+    while True:
+        with hub.uow() as session:
+            outgoing = notices.take_due(session, hub.store, mailer)
+        if not outgoing:
+            break
+        for message in outgoing:
+            sent, error, retry = notices.deliver(message)
+            if not sent:
+                extra = {"action": "notify.failed", "to": message.to, "error": error, "retry": retry}
+                log.warning("message not sent", extra=extra)
+            with hub.uow() as session:
+                notices.mark(session, message, sent, error, retry, mailer)
+    with hub.uow() as session:
+        due = notices.next_due(session)
+    return None if due is None else max(0.01, (due - now()).total_seconds())
 
 
 async def _in_thread(work: Callable[[Hub], T], hub: Hub, action: str, failure: str) -> T | None:

@@ -43,6 +43,24 @@ class Settings(BaseSettings):
         "renewing at the same moment) gets an access token instead of ending the session",
     )
 
+    public_url: str = Field(
+        "http://127.0.0.1:8000", description="where people reach the pages: the links in messages"
+    )
+    smtp_host: str | None = Field(None, description="the mail server; no email is sent when unset")
+    smtp_port: int | None = Field(
+        None, ge=1, le=65535, description="587 (starttls), 465 (tls), 25 when unset"
+    )
+    smtp_security: Literal["starttls", "tls", "none"] = "starttls"
+    smtp_username: str | None = None
+    smtp_password: str | None = None
+    smtp_sender: str = Field("calchub@localhost", description="the From of every message")
+    notify_digest_seconds: float = Field(
+        60.0, ge=0, le=3600, description="errors for one person within this window go as one digest"
+    )
+    notify_retry_seconds: float = Field(
+        10.0, gt=0, le=600, description="the first wait before a message that failed is tried again"
+    )
+
     @model_validator(mode="after")
     def _checks(self) -> Settings:
         if self.heartbeat_seconds * 2 > self.lease_seconds:

@@ -1,14 +1,18 @@
-"""Signing in and out, the refresh cookie, the caller's own account and API tokens."""
+"""Signing in and out, the refresh cookie, the caller's own account, notices and API tokens."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Response, status
+from typing import Annotated
 
+from fastapi import APIRouter, Query, Request, Response, status
+
+from calchub.contracts import inbox as notices
 from calchub.contracts import users as wire
+from calchub.contracts.calculations import MAX_ID
 from calchub.domain.permissions import Role
 from calchub.server.api.deps import Anyone, HubDep, RecordId, Self, SessionsAdmin
 from calchub.server.db.tables import ApiToken
-from calchub.server.services import auth, people, sessions
+from calchub.server.services import auth, inbox, people, sessions
 
 router = APIRouter(tags=["auth"])
 COOKIE = "calchub_refresh"
@@ -88,6 +92,28 @@ def change_password(hub: HubDep, user: Self, body: wire.PasswordChange) -> Respo
     with hub.uow() as session:
         people.change_password(session, user, body.current, body.password)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.get("/me/notices", response_model=notices.NoticePage)
+def my_notices(
+    hub: HubDep,
+    user: Self,
+    unread: Annotated[bool, Query(description="only those not read yet")] = False,
+    before: Annotated[int | None, Query(ge=1, le=MAX_ID, description="older than this: next page")] = None,
+    limit: Annotated[int, Query(ge=1, le=notices.MAX_PAGE)] = 50,
+) -> notices.NoticePage:
+    """Your notices (your calculations and studies; every error, for admins), newest first, with
+    how many are unread. ``older`` is the ``before`` of the next page. Reading marks nothing."""
+    with hub.uow() as session:
+        return inbox.feed(session, user, unread, before, limit)
+
+
+@router.post("/me/notices/read", response_model=notices.Marked)
+def mark_notices_read(hub: HubDep, user: Self, body: notices.MarkRead) -> notices.Marked:
+    """Mark your notices ``ids`` (others' ids are ignored) or ``all`` of them read."""
+    with hub.uow() as session:
+        marked = inbox.mark_read(session, user, inbox.ALL if body.all else body.ids)
+        return notices.Marked(marked=marked, unread=inbox.unread_count(session, user))
 
 
 def _token(record: ApiToken, secret: str | None = None) -> wire.Token:

@@ -1,12 +1,13 @@
-"""/projects: a group's projects, their members, settings and quota usage."""
+"""/projects: a group's projects, their members, settings, quota usage and webhooks."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, Response, status
 
 from calchub.contracts import projects as wire
-from calchub.server.api.deps import HubDep, InProject, ProjectAdmin, ProjectMembers, ProjectReader
-from calchub.server.services import projects, quotas
+from calchub.contracts import webhooks as hooks
+from calchub.server.api.deps import HubDep, InProject, ProjectAdmin, ProjectMembers, ProjectReader, RecordId
+from calchub.server.services import projects, quotas, webhooks
 
 router = APIRouter(prefix="/projects", tags=["projects"])
 
@@ -71,3 +72,26 @@ def usage(hub: HubDep, user: InProject, name: str) -> wire.Usage:
     """What the project uses of its quotas, and what is left."""
     with hub.uow() as session:
         return quotas.usage(session, projects.visible(session, user, name))
+
+
+@router.get("/{name}/webhooks", response_model=list[hooks.Webhook])
+def list_webhooks(hub: HubDep, user: InProject, name: str) -> list[hooks.Webhook]:
+    """The URLs that receive the project's notices (their secrets are never shown again)."""
+    with hub.uow() as session:
+        return webhooks.listing(session, user, name)
+
+
+@router.post("/{name}/webhooks", response_model=hooks.WebhookCreated, status_code=status.HTTP_201_CREATED)
+def add_webhook(
+    hub: HubDep, user: ProjectMembers, name: str, body: hooks.WebhookCreate
+) -> hooks.WebhookCreated:
+    """Add a webhook (managers of the project and admins); the answer holds its secret, this once."""
+    with hub.uow() as session:
+        return webhooks.create(session, user, name, body)
+
+
+@router.delete("/{name}/webhooks/{webhook_id}", status_code=status.HTTP_204_NO_CONTENT)
+def remove_webhook(hub: HubDep, user: ProjectMembers, name: str, webhook_id: RecordId) -> Response:
+    with hub.uow() as session:
+        webhooks.remove(session, user, name, webhook_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -254,6 +254,8 @@ class Calculation(Base):
     #: A typed calculation whose inputs wait for its parents' results: the request, rendered
     #: once they are in (``services.chains``); cleared then.
     deferred: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    #: Who else is told when it ends (email addresses given at submit).
+    notify: Mapped[list[Any] | None] = mapped_column(JSON)
 
 
 # The claim query: queued work of one cluster, highest priority first, then oldest,
@@ -309,6 +311,69 @@ class ChainQueue(Base):
     __tablename__ = "chain_queue"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     parent_id: Mapped[int]
+
+
+class Notice(Base):
+    """Something to tell people about (a calculation ended, a study finished): the outbox.
+
+    Written in the transaction of the change it tells of, so none is lost and none is told of
+    a change that was rolled back; ``services.notices`` turns it into deliveries (``spread``).
+    """
+
+    __tablename__ = "notices"
+    __table_args__ = (Index("ix_notices_spread", "spread", "id"), {"sqlite_autoincrement": True})
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(default=now)
+    #: calculation.<state> or study.finished.
+    kind: Mapped[str] = mapped_column(String(40))
+    #: info or error (``NotifyLevel``).
+    level: Mapped[str] = mapped_column(String(10))
+    calculation_id: Mapped[int | None] = mapped_column(ForeignKey("calculations.id", ondelete="CASCADE"))
+    study_id: Mapped[int | None] = mapped_column(ForeignKey("studies.id", ondelete="CASCADE"))
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    #: What the change said (a failure's reason).
+    message: Mapped[str | None] = mapped_column(Text)
+    attempt: Mapped[int] = mapped_column(default=0)
+    spread: Mapped[bool] = mapped_column(default=False)
+
+
+class Delivery(Base):
+    """One notice to one recipient by one channel, sent once (unique), retried until it is."""
+
+    __tablename__ = "deliveries"
+    __table_args__ = (
+        UniqueConstraint("notice_id", "channel", "recipient"),
+        Index("ix_deliveries_due", "state", "next_at"),
+        # A user's in-app feed, newest first (recipient: the user's id).
+        Index("ix_deliveries_feed", "channel", "recipient", "id"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    notice_id: Mapped[int] = mapped_column(ForeignKey("notices.id", ondelete="CASCADE"))
+    channel: Mapped[str] = mapped_column(String(10))
+    recipient: Mapped[str] = mapped_column(String(320))
+    level: Mapped[str] = mapped_column(String(10))
+    #: pending, sent or failed (for good).
+    state: Mapped[str] = mapped_column(String(10), default="pending")
+    attempts: Mapped[int] = mapped_column(default=0)
+    next_at: Mapped[datetime] = mapped_column(default=now)
+    sent_at: Mapped[datetime | None]
+    error: Mapped[str | None] = mapped_column(Text)
+    #: In the app: when its user read it.
+    read_at: Mapped[datetime | None]
+
+
+class Webhook(Base):
+    """A URL of a project's that receives its notices as signed JSON (HMAC-SHA256 of the body)."""
+
+    __tablename__ = "webhooks"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), index=True)
+    url: Mapped[str] = mapped_column(String(2000))
+    #: The key the body is signed with; shown once, when the webhook is made.
+    secret: Mapped[str] = mapped_column(String(100))
+    #: info (every notice) or error (failed, invalid, lost, and studies with failures).
+    level: Mapped[str] = mapped_column(String(10), default="info")
+    created_at: Mapped[datetime] = mapped_column(default=now)
 
 
 class CalculationEvent(Base):

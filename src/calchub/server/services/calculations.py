@@ -217,6 +217,7 @@ def _new_row(
         "scheduler": plan.resources.scheduler_fields() or None,
         "step": r.step,
         "deferred": plan.deferred,
+        "notify": list(r.notify) or None,
     }
 
 
@@ -268,6 +269,7 @@ class CalculationRow(Protocol):
     bytes_freed: int | None
     scheduler: dict[str, Any] | None
     step: str | None
+    notify: list[Any] | None
 
 
 def to_wire(
@@ -314,6 +316,7 @@ def to_wire(
         favorite=favorite,
         bytes_freed=calc.bytes_freed,
         step=calc.step,
+        notify=calc.notify or [],
     )
 
 

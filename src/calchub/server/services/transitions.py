@@ -22,12 +22,26 @@ from calchub.contracts.activity import Level
 from calchub.domain.states import RETRY_TARGETS, TERMINAL, State, check_move
 from calchub.server.db.tables import Calculation, CalculationEvent, now
 from calchub.server.repositories import calculations as repo
-from calchub.server.repositories import links
+from calchub.server.repositories import links, notices
 from calchub.server.services import activity
 from calchub.server.services.unit import wake
 
 #: The wake-up of the chain follower (``services.chains``): a calculation with children ended.
 CHAINS = "chains"
+#: The wake-up of the notifier (``services.notices``): a notice was written.
+NOTICES = "notices"
+#: The changes people are told of (a notice each), and at which level (``NotifyLevel``): a user
+#: who chose ``error`` hears of failed, invalid and lost calculations only.
+NOTICED: dict[State, str] = {
+    State.RUNNING: "info",
+    State.COMPLETED: "info",
+    State.CANCELLED: "info",
+    State.SKIPPED: "info",
+    State.REJECTED: "info",
+    State.FAILED: "error",
+    State.INVALID: "error",
+    State.LOST: "error",
+}
 #: Endings the log feed is told of, with their level.
 NOTED: dict[State, Level] = {State.FAILED: "error", State.INVALID: "error", State.LOST: "warning"}
 
@@ -163,32 +177,35 @@ def move(
     actor: str,
     message: str | None = None,
     at: datetime | None = None,
-    *,
-    queue: bool = True,
 ) -> CalculationEvent:
-    """Move a loaded ``calc`` to ``target``; the caller adds the returned event. ``queue=False``
-    leaves telling the chain follower of an ending to the caller (``move_all`` does it once)."""
+    """Move a loaded ``calc`` to ``target``; the caller adds the returned event."""
+    change = _moved(session, calc, target, actor, message, at)
+    _ended(session, [change], {calc.id: calc.project_id})
+    return CalculationEvent(**change.event())
+
+
+def move_all(session: Session, moves: Sequence[tuple[Calculation, State, str | None]], actor: str) -> None:
+    """Apply many moves to loaded rows and write their events in one flush."""
+    changes = [_moved(session, calc, target, actor, message, None) for calc, target, message in moves]
+    repo.add_events(session, [CalculationEvent(**c.event()) for c in changes])
+    session.flush()
+    _ended(session, changes, {calc.id: calc.project_id for calc, _, _ in moves})
+
+
+def _moved(
+    session: Session, calc: Calculation, target: State, actor: str, message: str | None, at: datetime | None
+) -> Change:
     change = plan(calc, target, actor, message, at)
     for name, value in change.values.items():
         setattr(calc, name, value)
     wake(session, *change.wakes())
-    if queue and target in TERMINAL:
-        _ended(session, [calc.id])
     if target in NOTED:
         entry = change.noted()
         del entry["calculation_id"], entry["at"]
         activity.record(
             session, calculation_id=calc.id, project_id=calc.project_id, cluster=calc.cluster_id, **entry
         )
-    return CalculationEvent(**change.event())
-
-
-def move_all(session: Session, moves: Sequence[tuple[Calculation, State, str | None]], actor: str) -> None:
-    """Apply many moves to loaded rows and write their events in one flush."""
-    events = [move(session, calc, target, actor, message, queue=False) for calc, target, message in moves]
-    repo.add_events(session, events)
-    session.flush()
-    _ended(session, [calc.id for calc, target, _ in moves if target in TERMINAL])
+    return change
 
 
 def apply(session: Session, changes: Sequence[Change]) -> None:
@@ -202,13 +219,33 @@ def apply(session: Session, changes: Sequence[Change]) -> None:
     repo.insert_events(session, [c.event() for c in changes])
     wake(session, *{key for c in changes for key in c.wakes()})
     activity.record_about_calculations(session, [c.noted() for c in changes if c.target in NOTED])
-    _ended(session, [c.calc_id for c in changes if c.target in TERMINAL])
+    noticed = [c.calc_id for c in changes if c.target in NOTICED]
+    _ended(session, changes, notices.projects_of(session, noticed) if noticed else {})
 
 
-def _ended(session: Session, ids: list[int]) -> None:
-    """Queue those of these calculations that just ended and have children, for the follower."""
-    if ids and links.queue_children_of(session, ids):
+def _ended(session: Session, changes: Sequence[Change], projects: dict[int, int]) -> None:
+    """What the changes start: the chain follower looks at the children of those that ended
+    (if any), and a notice (the outbox) tells people of those they are told of."""
+    ended = [c.calc_id for c in changes if c.target in TERMINAL]
+    if ended and links.queue_children_of(session, ended):
         wake(session, CHAINS)
+    told = [
+        {
+            "at": c.at,
+            "kind": f"calculation.{c.target.value}",
+            "level": NOTICED[c.target],
+            "calculation_id": c.calc_id,
+            "project_id": projects[c.calc_id],
+            "message": c.message,
+            "attempt": c.attempt,
+            "spread": False,
+        }
+        for c in changes
+        if c.target in NOTICED and c.calc_id in projects
+    ]
+    if told:
+        notices.add(session, told)
+        wake(session, NOTICES)
 
 
 def created(session: Session, calcs: Sequence[Stateful], actor: str, at: datetime) -> None:

@@ -276,6 +276,7 @@ FIXED = {
     "cluster": ("cluster", "Cluster"),
     "project": ("project", "Project"),
     "priority": ("priority", "Priority"),
+    "notify": ("notify", "Also e-mail"),
     "inputs": ("inputs", "Inputs"),
     "files": ("files", "Files"),
     "analyses": ("analyses", "Analyses"),

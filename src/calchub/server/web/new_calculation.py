@@ -60,6 +60,7 @@ class Draft:
         body |= {"project": form.get("project") or None, "analyses": self.analyses}
         if form.get("priority", "").strip():
             body["priority"] = form["priority"].strip()
+        body["notify"] = [a.strip() for a in form.get("notify", "").replace(";", ",").split(",") if a.strip()]
         body["resources"] = forms.resources(form)
         body["files"] = [
             {"path": path, "content": base64.b64encode(data).decode(), "encoding": "base64"}

@@ -1,0 +1,408 @@
+"""Telling people what happened: notices spread into deliveries, and deliveries sent by email.
+
+A notice is written in the transaction of the change it tells of (``transitions``); nothing
+here runs inside that transaction, so a mail server that is down never slows a calculation.
+The server's notifier (``app``) calls :func:`spread` and :func:`send_due`:
+
+- **Spread.** Each notice becomes one delivery per recipient, unique (notice, channel,
+  recipient), so a notice spread twice is delivered once. The owner is told as their level
+  says (``info``: every ending and start, ``error``: failed, invalid or lost only, ``none``);
+  admins get every error; the addresses a calculation named at submit hear how it ended. A
+  calculation of a sweep or a pipeline is not told of one by one: its study is, once, when its
+  last calculation ends (``study.finished``, with the counts and the failures).
+- **No floods.** An error for someone who was sent one within ``digest_seconds`` waits for the
+  end of that window, and the errors due together for one recipient go as one digest.
+- **Send.** Due deliveries are taken in a short transaction that puts them off for a while (so
+  another replica does not take them), sent outside it, then marked sent in another. A send
+  that fails for now is tried again later, waiting longer each time; one refused for good (a
+  5xx) is marked failed with the reason. A stop between sending and marking sends that one
+  again after the put-off; its ``Message-ID`` is the same, so a mail server can tell.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import hashlib
+import json
+import logging
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from calchub.domain.states import TERMINAL, State
+from calchub.server.db.tables import Calculation, Delivery, Notice, Study, User, Webhook, now
+from calchub.server.notify import messages, webhooks
+from calchub.server.notify.smtp import Envelope, SendFailed, SmtpSettings, send
+from calchub.server.repositories import clusters as cluster_repo
+from calchub.server.repositories import notices as repo
+from calchub.server.repositories import projects as project_repo
+from calchub.server.repositories import results as result_repo
+from calchub.server.repositories import studies as study_repo
+from calchub.server.services.unit import wake
+from calchub.server.storage import Store
+
+log = logging.getLogger("calchub.server")
+EMAIL, WEBHOOK, INAPP = "email", "webhook", "inapp"
+#: The wake-up of live unread counts: an in-app notice arrived.
+INBOX = "inbox"
+#: Kinds of study that are told of as a whole, not one calculation at a time.
+TOLD_AS_ONE = frozenset({"sweep", "pipeline"})
+#: Endings a calculation's extra addresses hear of.
+ENDINGS = frozenset(f"calculation.{s.value}" for s in TERMINAL)
+#: How long deliveries taken for sending are put off, in case the sender stops.
+IN_FLIGHT = timedelta(minutes=5)
+#: After this long of failing, a delivery is given up (marked failed).
+GIVE_UP = timedelta(days=3)
+LOG_TAIL_BYTES = 4096
+
+
+@dataclass(frozen=True)
+class Mailer:
+    """What the notifier needs to know: where mail goes, and how it paces itself."""
+
+    smtp: SmtpSettings | None
+    public_url: str
+    digest_seconds: float = 60.0
+    retry_seconds: float = 10.0
+
+
+def spread(session: Session, mailer: Mailer, limit: int = 200) -> bool:
+    """Turn up to ``limit`` notices into deliveries; whether there were any."""
+    found = repo.unspread(session, limit)
+    if not found:
+        return False
+    calcs = repo.calculations(session, [n.calculation_id for n in found if n.calculation_id])
+    studies = {s.id: s for s in _studies_of(session, found, calcs)}
+    named = {(s.project_id, s.name): s for s in studies.values()}
+    users = repo.users(session, [c.owner_id for c in calcs.values()] + [s.owner_id for s in studies.values()])
+    audience = _Audience(
+        repo.admins(session), repo.webhooks_of(session, [n.project_id for n in found]), mailer
+    )
+    rows: list[dict[str, Any]] = []
+    for notice in found:
+        notice.spread = True
+        if notice.kind == "study.finished":
+            study = studies.get(notice.study_id or 0)
+            if study is not None:
+                rows += audience.of(notice, users.get(study.owner_id), [])
+            continue
+        calc = calcs.get(notice.calculation_id or 0)
+        if calc is None:
+            continue
+        study = named.get((calc.project_id, calc.study or ""))
+        if study is not None and study.kind in TOLD_AS_ONE:
+            _maybe_finished(session, study, notice)
+            continue
+        extra = list(calc.notify or []) if notice.kind in ENDINGS else []
+        rows += audience.of(notice, users.get(calc.owner_id), extra)
+    _held_for_digest(session, rows, mailer.digest_seconds)
+    repo.add_deliveries(session, rows)
+    session.flush()
+    if any(r["channel"] == INAPP for r in rows):
+        wake(session, INBOX)
+    return True
+
+
+def _studies_of(session: Session, found: Sequence[Notice], calcs: dict[int, Calculation]) -> list[Study]:
+    by_id = [study_repo.by_id(session, n.study_id) for n in found if n.study_id]
+    named = repo.studies_named(session, [(c.project_id, c.study) for c in calcs.values() if c.study])
+    return [s for s in by_id if s is not None] + list(named.values())
+
+
+def _maybe_finished(session: Session, study: Study, notice: Notice) -> None:
+    """The study's notice, if this ending was its last (once: a later ending makes another)."""
+    if not notice.kind.startswith("calculation.") or notice.kind not in ENDINGS:
+        return
+    if repo.unfinished_in(session, study) or repo.study_told_since(session, study.id, notice.at):
+        return
+    failed = repo.failed_in(session, study)
+    session.add(
+        Notice(
+            at=now(),
+            kind="study.finished",
+            level="error" if failed else "info",
+            study_id=study.id,
+            project_id=study.project_id,
+            spread=False,
+        )
+    )
+
+
+@dataclass
+class _Audience:
+    """Who hears of a notice, and by which channel."""
+
+    admins: Sequence[User]
+    hooks: dict[int, list[Webhook]]
+    mailer: Mailer
+
+    def of(self, notice: Notice, owner: User | None, extra: Sequence[str]) -> list[dict[str, Any]]:
+        """Its owner by email as their level says and in the app always; admins of errors; the
+        extra addresses; the project's webhooks whose level admits it."""
+        at = now()
+        mails: dict[str, None] = {}
+        readers: dict[int, None] = {}
+        if owner is not None and owner.is_active:
+            readers[owner.id] = None
+            if owner.email and _wants(owner.notify_level, notice.level):
+                mails[owner.email] = None
+        if notice.level == "error":
+            for admin in self.admins:
+                readers[admin.id] = None
+                if admin.email and admin.notify_level != "none":
+                    mails[admin.email] = None
+        mails |= dict.fromkeys(extra)
+        pending = {
+            "notice_id": notice.id,
+            "level": notice.level,
+            "state": "pending",
+            "attempts": 0,
+            "next_at": at,
+        }
+        rows: list[dict[str, Any]] = []
+        if self.mailer.smtp is not None:
+            rows += [pending | {"channel": EMAIL, "recipient": address} for address in mails]
+        rows += [
+            pending | {"channel": INAPP, "recipient": str(user_id), "state": "sent", "sent_at": at}
+            for user_id in readers
+        ]
+        rows += [
+            pending | {"channel": WEBHOOK, "recipient": str(hook.id)}
+            for hook in self.hooks.get(notice.project_id, [])
+            if hook.level == "info" or notice.level == "error"
+        ]
+        return rows
+
+
+def _wants(chosen: str, level: str) -> bool:
+    return chosen == "info" or (chosen == "error" and level == "error")
+
+
+def _held_for_digest(session: Session, rows: list[dict[str, Any]], window: float) -> None:
+    """An error for someone sent one within ``window`` waits for its end, to go with the others."""
+    errors = [r for r in rows if r["level"] == "error" and r["channel"] == EMAIL]
+    if not errors or window <= 0:
+        return
+    last = repo.last_sent(session, EMAIL, [r["recipient"] for r in errors], "error")
+    for row in errors:
+        sent = last.get(row["recipient"])
+        if sent is not None and row["next_at"] - sent < timedelta(seconds=window):
+            row["next_at"] = sent + timedelta(seconds=window)
+
+
+@dataclass
+class Outgoing:
+    """Deliveries sent as one message (an email to one recipient, a webhook's POST)."""
+
+    ids: list[int]
+    send: Callable[[], None]
+    #: What it is, for the log: the recipient or the webhook.
+    to: str
+
+
+def take_due(session: Session, store: Store, mailer: Mailer, limit: int = 100) -> list[Outgoing]:
+    """Due deliveries, put off for ``IN_FLIGHT`` and made ready to send: an email per recipient
+    (its errors gathered in a digest), a POST per webhook delivery."""
+    at = now()
+    due = repo.due(session, [EMAIL, WEBHOOK] if mailer.smtp is not None else [WEBHOOK], at, limit)
+    if not due:
+        return []
+    repo.set_deliveries(session, [d.id for d in due], next_at=at + IN_FLIGHT)
+    notices = repo.notices(session, [d.notice_id for d in due])
+    facts = _Facts(session, store, mailer, list(notices.values()))
+    mails = [d for d in due if d.channel == EMAIL]
+    hooks = [d for d in due if d.channel == WEBHOOK]
+    return _emails(mails, notices, facts, mailer) + _posts(session, hooks, notices, facts)
+
+
+def _emails(
+    due: Sequence[Delivery], notices: dict[int, Notice], facts: _Facts, mailer: Mailer
+) -> list[Outgoing]:
+    smtp = mailer.smtp
+    assert smtp is not None or not due
+    by_recipient: dict[str, list[Delivery]] = defaultdict(list)
+    for delivery in due:
+        by_recipient[delivery.recipient].append(delivery)
+    found = []
+    for recipient, deliveries in by_recipient.items():
+        errors = [d for d in deliveries if d.level == "error" and notices[d.notice_id].calculation_id]
+        singles = [d for d in deliveries if d not in errors or len(errors) == 1]
+        if len(errors) > 1:
+            gathered = [facts.calculation(notices[d.notice_id]) for d in errors]
+            times = [notices[d.notice_id].at for d in errors]  # over a window, or piled up while down
+            span = max((max(times) - min(times)).total_seconds(), mailer.digest_seconds, 60.0)
+            found.append(_email(smtp, recipient, errors, messages.digest(gathered, span / 60)))
+        for d in singles:
+            found.append(_email(smtp, recipient, [d], facts.message(notices[d.notice_id])))
+    return found
+
+
+def _email(smtp: Any, recipient: str, deliveries: Sequence[Delivery], message: messages.Message) -> Outgoing:
+    ids = sorted(d.id for d in deliveries)
+    key = hashlib.sha256(f"{recipient} {ids}".encode()).hexdigest()[:16]
+    envelope = Envelope(to=(recipient,), message=message, message_id=f"notice-{ids[0]}-{key}")
+    return Outgoing(ids, lambda: send(smtp, envelope), recipient)
+
+
+def _posts(
+    session: Session, due: Sequence[Delivery], notices: dict[int, Notice], facts: _Facts
+) -> list[Outgoing]:
+    hooks = repo.webhooks(session, [int(d.recipient) for d in due])
+    found = []
+    for delivery in due:
+        hook = hooks.get(int(delivery.recipient))
+        if hook is None:
+            repo.set_deliveries(session, [delivery.id], state="failed", error="the webhook was removed")
+            continue
+        notice = notices[delivery.notice_id]
+        body = json.dumps(_payload(notice, facts), default=str).encode()
+        found.append(
+            Outgoing(
+                [delivery.id],
+                functools.partial(
+                    webhooks.post,
+                    hook.url,
+                    hook.secret,
+                    body,
+                    event=notice.kind,
+                    delivery=f"delivery-{delivery.id}",
+                ),
+                hook.url,
+            )
+        )
+    return found
+
+
+def _payload(notice: Notice, facts: _Facts) -> dict[str, Any]:
+    """A notice as JSON for a webhook: what happened, a line to show, and its facts."""
+    told = facts.message(notice)
+    body: dict[str, Any] = {
+        "id": notice.id,
+        "kind": notice.kind,
+        "level": notice.level,
+        "at": notice.at.isoformat(),
+        "text": told.subject.removeprefix("calchub: "),
+    }
+    if notice.kind == "study.finished":
+        body["study"] = dataclasses.asdict(facts.study(notice))
+    else:
+        body["calculation"] = dataclasses.asdict(facts.calculation(notice))
+    return body
+
+
+def deliver(outgoing: Outgoing) -> tuple[bool, str | None, bool]:
+    """Send one message (outside any transaction): sent, the error, whether to try again."""
+    try:
+        outgoing.send()
+    except SendFailed as error:
+        return False, str(error), error.retry
+    return True, None, False
+
+
+def mark(
+    session: Session, outgoing: Outgoing, sent: bool, error: str | None, retry: bool, mailer: Mailer
+) -> None:
+    at = now()
+    if sent:
+        repo.set_deliveries(session, outgoing.ids, state="sent", sent_at=at, error=None)
+        return
+    for delivery in repo.deliveries(session, outgoing.ids):
+        delivery.attempts += 1
+        delivery.error = error
+        first = repo.notices(session, [delivery.notice_id])[delivery.notice_id].at
+        if not retry or at - first > GIVE_UP:
+            delivery.state = "failed"
+            continue
+        wait = min(mailer.retry_seconds * 2 ** (delivery.attempts - 1), 600.0)
+        delivery.next_at = at + timedelta(seconds=wait)
+    session.flush()
+
+
+def next_due(session: Session) -> datetime | None:
+    return repo.next_due(session, [EMAIL, WEBHOOK])
+
+
+class _Facts:
+    """The facts of the notices' calculations and studies, read once for a batch."""
+
+    def __init__(self, session: Session, store: Store, mailer: Mailer, notices: Sequence[Notice]) -> None:
+        self.session, self.store, self.mailer = session, store, mailer
+        self.calcs = repo.calculations(session, [n.calculation_id for n in notices if n.calculation_id])
+        self.projects = project_repo.by_ids(session, {c.project_id for c in self.calcs.values()})
+        self.clusters = cluster_repo.by_ids(session, {c.cluster_id for c in self.calcs.values()})
+        self.users = repo.users(session, [c.owner_id for c in self.calcs.values()])
+
+    def message(self, notice: Notice) -> messages.Message:
+        if notice.kind == "study.finished":
+            return messages.about_study(self.study(notice))
+        return messages.about_calculation(self.calculation(notice))
+
+    def calculation(self, notice: Notice) -> messages.CalculationFacts:
+        calc = self.calcs[notice.calculation_id or 0]
+        return _calculation_facts(self.session, self.store, self.mailer, calc, notice, self)
+
+    def study(self, notice: Notice) -> messages.StudyFacts:
+        study = study_repo.by_id(self.session, notice.study_id or 0)
+        assert study is not None
+        counts = study_repo.state_counts(self.session, [study])[study.id]
+        failed = repo.failed_in(self.session, study)
+        project = project_repo.by_ids(self.session, {study.project_id})[study.project_id]
+        owner = repo.users(self.session, [study.owner_id]).get(study.owner_id)
+        failures = tuple(
+            _calculation_facts(self.session, self.store, self.mailer, calc, None, self)
+            for calc in failed[:50]
+        )
+        return messages.StudyFacts(
+            id=study.id,
+            name=study.name,
+            project=project.name,
+            owner=owner.username if owner else "?",
+            url=f"{self.mailer.public_url}/studies/{study.id}",
+            total=sum(counts.values()),
+            counts=counts,
+            failures=failures,
+        )
+
+
+def _calculation_facts(
+    session: Session, store: Store, mailer: Mailer, calc: Calculation, notice: Notice | None, known: _Facts
+) -> messages.CalculationFacts:
+    projects = known.projects or project_repo.by_ids(session, {calc.project_id})
+    project = (
+        projects.get(calc.project_id) or project_repo.by_ids(session, {calc.project_id})[calc.project_id]
+    )
+    cluster = (
+        known.clusters.get(calc.cluster_id)
+        or cluster_repo.by_ids(session, {calc.cluster_id})[calc.cluster_id]
+    )
+    owner = known.users.get(calc.owner_id) or repo.users(session, [calc.owner_id]).get(calc.owner_id)
+    state = notice.kind.removeprefix("calculation.") if notice is not None else calc.state
+    attempt = notice.attempt if notice is not None and notice.attempt else calc.attempt
+    scalars = [r for r in result_repo.of(session, calc.id) if r.kind == "scalar"][:20]
+    return messages.CalculationFacts(
+        id=calc.id,
+        name=calc.name,
+        state=state,
+        project=project.name,
+        cluster=cluster.name,
+        owner=owner.username if owner else "?",
+        url=f"{mailer.public_url}/calculations/{calc.id}",
+        study=calc.study,
+        attempt=attempt,
+        started_at=calc.started_at,
+        finished_at=calc.finished_at if State(calc.state) in TERMINAL else None,
+        message=(notice.message if notice is not None else None) or calc.message,
+        log_tail=_log_tail(store, calc.id, attempt),
+        results=tuple((r.name, (r.data or {}).get("value"), r.unit) for r in scalars),
+    )
+
+
+def _log_tail(store: Store, calc_id: int, attempt: int) -> str:
+    size = store.log_size(calc_id, attempt, "stdout")
+    tail = store.read_log(calc_id, attempt, "stdout", max(0, size - LOG_TAIL_BYTES))
+    return tail.decode(errors="replace")
