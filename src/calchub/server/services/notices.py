@@ -84,6 +84,7 @@ def spread(session: Session, mailer: Mailer, limit: int = 200) -> bool:
         repo.admins(session), repo.webhooks_of(session, [n.project_id for n in found]), mailer
     )
     rows: list[dict[str, Any]] = []
+    ended: dict[int, tuple[Study, datetime]] = {}  # studies whose calculations ended: the first ending
     for notice in found:
         notice.spread = True
         if notice.kind == "study.finished":
@@ -96,10 +97,13 @@ def spread(session: Session, mailer: Mailer, limit: int = 200) -> bool:
             continue
         study = named.get((calc.project_id, calc.study or ""))
         if study is not None and study.kind in TOLD_AS_ONE:
-            _maybe_finished(session, study, notice)
+            if notice.kind in ENDINGS:
+                ended.setdefault(study.id, (study, notice.at))
             continue
         extra = list(calc.notify or []) if notice.kind in ENDINGS else []
         rows += audience.of(notice, users.get(calc.owner_id), extra)
+    for study, first in ended.values():
+        _maybe_finished(session, study, first)
     _held_for_digest(session, rows, mailer.digest_seconds)
     repo.add_deliveries(session, rows)
     session.flush()
@@ -114,11 +118,10 @@ def _studies_of(session: Session, found: Sequence[Notice], calcs: dict[int, Calc
     return [s for s in by_id if s is not None] + list(named.values())
 
 
-def _maybe_finished(session: Session, study: Study, notice: Notice) -> None:
-    """The study's notice, if this ending was its last (once: a later ending makes another)."""
-    if not notice.kind.startswith("calculation.") or notice.kind not in ENDINGS:
-        return
-    if repo.unfinished_in(session, study) or repo.study_told_since(session, study.id, notice.at):
+def _maybe_finished(session: Session, study: Study, since: datetime) -> None:
+    """The study's notice, if nothing of it is left to run (once per pass and study: a count of
+    its unfinished calculations; a later ending after a retry makes another)."""
+    if repo.unfinished_in(session, study) or repo.study_told_since(session, study.id, since):
         return
     failed = repo.failed_in(session, study)
     session.add(
