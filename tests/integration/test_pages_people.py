@@ -343,3 +343,39 @@ def test_admins_change_a_projects_settings_and_bad_values_are_said_by_their_fiel
     assert (project.quotas.max_running, project.quotas.core_hours, project.quotas.max_queued) == (2, 50, None)
     shown = admin.get("/projects/optics").text
     assert ">0 of 50</span>" in shown and ">0 of 2</span>" in shown and "(no limit)" in shown
+
+
+def test_a_manager_adds_a_webhook_sees_its_secret_once_and_removes_it_members_only_list(
+    browser: Browser, people: dict[str, Client], client: Client
+) -> None:
+    alice, bob = browser("alice"), browser("bob")
+    page = alice.get("/projects/optics").text
+    assert "Add a webhook" in page and '<label for="webhook-url">' in page and "No webhooks." in page
+    bad = alice.post("/projects/optics/webhooks", data={"url": "ftp://chat.example.org/x", "level": "error"})
+    assert bad.status_code == 422 and "must start with https://" in _error(bad.text, "webhook-url")
+    assert 'value="ftp://chat.example.org/x"' in bad.text, "what was typed stays"
+    assert client.webhooks("optics") == [], "nothing added"
+
+    url = "https://chat.example.org/hooks/calchub"
+    made = alice.post("/projects/optics/webhooks", data={"url": url, "level": "error"})
+    assert made.status_code == 201 and made.headers["cache-control"] == "no-store"
+    secret = re.search(r'id="new-webhook-secret" value="([^"]+)"', made.text)
+    assert secret and "it is not shown again" in made.text and "<h1>optics</h1>" in made.text
+    (hook,) = client.webhooks("optics")
+    assert (hook.url, hook.level) == (url, "error")
+    again = alice.get("/projects/optics").text
+    assert secret.group(1) not in again and f"<code>{url}</code>" in again
+
+    bobs = bob.get("/projects/optics").text
+    assert f"<code>{url}</code>" in bobs and "<td>error</td>" in bobs
+    assert "Add a webhook" not in bobs and "Remove" not in bobs and secret.group(1) not in bobs
+    for path in ("/projects/optics/webhooks", f"/projects/optics/webhooks/{hook.id}/remove"):
+        assert bob.post(path, data={"url": url}).status_code == 403, path
+    assert len(client.webhooks("optics")) == 1, "bob changed nothing"
+
+    assert f'aria-label="Remove the webhook to {url}"' in again
+    gone = alice.post(f"/projects/optics/webhooks/{hook.id}/remove")
+    assert (gone.status_code, gone.headers["location"]) == (303, "/projects/optics")
+    assert client.webhooks("optics") == []
+    stale = alice.post(f"/projects/optics/webhooks/{hook.id}/remove", headers=HTMX)
+    assert stale.status_code == 404 and "<html" not in stale.text and "has no webhook" in stale.text

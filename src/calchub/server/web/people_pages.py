@@ -1,9 +1,11 @@
-"""/projects: the viewer's projects with their quota usage, and one project's settings and members.
+"""/projects: the viewer's projects with their quota usage, and one project's settings, members
+and webhooks.
 
 A project the viewer does not belong to is not found (404), as in the API;
 moderators and admins see every project. Its managers and admins add, remove
-and re-role members; admins create projects and change their settings and
-quotas. The settings and users pages are in ``settings_page`` and ``users_page``.
+and re-role members and add and remove webhooks (a new webhook's secret is on
+the answer that made it, and only there); admins create projects and change
+their settings and quotas. The settings and users pages are in ``settings_page`` and ``users_page``.
 """
 
 from __future__ import annotations
@@ -11,13 +13,15 @@ from __future__ import annotations
 from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, Form, Request, Response
+from fastapi import APIRouter, Form, Path, Request, Response
 from fastapi.responses import HTMLResponse
 from pydantic import ValidationError
 
 from calchub.contracts import projects as wire
+from calchub.contracts import webhooks as hooks
+from calchub.contracts.calculations import MAX_ID
 from calchub.domain.permissions import Action, ProjectRole
-from calchub.server.services import projects
+from calchub.server.services import projects, webhooks
 from calchub.server.services.errors import ServiceError
 from calchub.server.web.people_forms import (
     Problems,
@@ -34,7 +38,9 @@ from calchub.server.web.session import HubDep, PageViewer, Viewer
 router = APIRouter(include_in_schema=False)
 Short = Annotated[str, Form(max_length=1000)]
 Long = Annotated[str, Form(max_length=10_000)]
+HookId = Annotated[int, Path(ge=1, le=MAX_ID)]
 QUOTAS = ("max_running", "max_queued", "core_hours", "quota_days")
+MEMBERS, HOOKS = "partials/people_members.html", "partials/people_webhooks.html"
 
 
 @router.get("/projects", response_class=HTMLResponse)
@@ -110,19 +116,26 @@ def _project_page(
     problems: Problems | None = None,
     status: int = 200,
     form: dict[str, str] | None = None,
+    fragment: str = MEMBERS,
+    **extra: Any,
 ) -> Response:
+    """The page, or for HTMX the ``fragment`` that changed; ``extra``: the webhook form's
+    ``hook_form`` (what was typed) and ``hook`` (a new webhook, with its secret)."""
     caller = who.caller
     with hub.uow() as session:
         shown = projects.show(session, caller, name)
         members = projects.members(session, caller, name)
         usage = projects.usage(session, caller, name)
-    context: dict[str, Any] = {"project": shown, "members": members, "usage": usage}
+        found = webhooks.listing(session, caller, name)
+    context: dict[str, Any] = {"project": shown, "members": members, "usage": usage, "webhooks": found}
     context |= {"problems": problems or {}, "form": form or {}, "roles": [r.value for r in ProjectRole]}
     context["may_members"] = (
         caller.may(Action.PROJECTS_MEMBERS) and caller.manages(shown.id) and not shown.personal
     )
+    context["may_webhooks"] = caller.may(Action.PROJECTS_MEMBERS) and caller.manages(shown.id)
     context["may_edit"] = caller.may(Action.PROJECTS_MANAGE)
-    page = "partials/people_members.html" if is_htmx(request) else "pages/project.html"
+    context |= {"hook": None, "hook_form": {}} | extra
+    page = fragment if is_htmx(request) else "pages/project.html"
     return render(request, who, page, status=status, active="projects", **context)
 
 
@@ -226,3 +239,43 @@ def remove_member(hub: HubDep, request: Request, who: PageViewer, name: str, use
         projects.remove_member(session, who.caller, name, username)
 
     return _members_changed(hub, request, who, name, username, act)
+
+
+@router.post("/projects/{name}/webhooks", response_class=HTMLResponse)
+def add_webhook(
+    hub: HubDep, request: Request, who: PageViewer, name: str, url: Long = "", level: Short = ""
+) -> Response:
+    """A webhook (the project's managers and admins); its secret is on this answer only."""
+    allowed(who, Action.PROJECTS_MEMBERS)
+    typed = {"url": url, "level": level}
+    try:
+        body = hooks.WebhookCreate.model_validate({"url": url.strip(), "level": level or "info"})
+        with hub.uow() as session:
+            made = webhooks.create(session, who.caller, name, body)
+    except ValidationError as error:
+        found = problems_of(error, "webhook.", fallback="url")
+        return _project_page(hub, request, who, name, found, 422, fragment=HOOKS, hook_form=typed)
+    except ServiceError as error:
+        if not shown_on_page(error, "project"):
+            raise
+        found = problem(error, "webhook.", fallback="url")
+        return _project_page(hub, request, who, name, found, error.status, fragment=HOOKS, hook_form=typed)
+    response = _project_page(hub, request, who, name, status=201, fragment=HOOKS, hook=made)
+    response.headers["Cache-Control"] = "no-store"  # the secret is in this answer, and only here
+    return response
+
+
+@router.post("/projects/{name}/webhooks/{webhook_id}/remove", response_class=HTMLResponse)
+def remove_webhook(hub: HubDep, request: Request, who: PageViewer, name: str, webhook_id: HookId) -> Response:
+    allowed(who, Action.PROJECTS_MEMBERS)
+    try:
+        with hub.uow() as session:
+            webhooks.remove(session, who.caller, name, webhook_id)
+    except ServiceError as error:
+        if not shown_on_page(error, "project"):
+            raise
+        found = {"webhook.id": error.message}  # removed meanwhile: said above the list
+        return _project_page(hub, request, who, name, found, error.status, fragment=HOOKS)
+    if is_htmx(request):
+        return _project_page(hub, request, who, name, fragment=HOOKS)
+    return back(request, who, _address(name))
