@@ -233,4 +233,4 @@ def test_cancelling_a_study_cancels_what_its_owner_may_and_leaves_a_member_s_own
     with pytest.raises(Forbidden):
         carol.cancel_study(study.id)
     out = run_cli(server.url, made.token, "study", "cancel", "scan", "--project", "lab")
-    assert "study scan: 1 calculations cancelled" in out
+    assert "study scan: 1 calculation cancelled" in out

@@ -223,7 +223,8 @@ def cancel(
         emit_json(done)
         return
     left = f"; {done.left} of other members left as they were" if done.left else ""
-    console.print(Text(f"study {found.name}: {done.cancelled} calculations cancelled{left}"))
+    plural = "calculation" if done.cancelled == 1 else "calculations"
+    console.print(Text(f"study {found.name}: {done.cancelled} {plural} cancelled{left}"))
 
 
 def _find(client: Client, study: str, project: str | None) -> Study:

@@ -16,6 +16,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
@@ -346,6 +347,14 @@ class Delivery(Base):
         Index("ix_deliveries_due", "state", "next_at"),
         # A user's in-app feed, newest first (recipient: the user's id).
         Index("ix_deliveries_feed", "channel", "recipient", "id"),
+        # What they have not read: counted on every page, so only those rows are in it.
+        Index(
+            "ix_deliveries_unread",
+            "channel",
+            "recipient",
+            sqlite_where=text("read_at IS NULL"),
+            postgresql_where=text("read_at IS NULL"),
+        ),
     )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     notice_id: Mapped[int] = mapped_column(ForeignKey("notices.id", ondelete="CASCADE"))

@@ -71,6 +71,13 @@ def upgrade() -> None:
     )
     op.create_index("ix_deliveries_due", "deliveries", ["state", "next_at"])
     op.create_index("ix_deliveries_feed", "deliveries", ["channel", "recipient", "id"])
+    op.create_index(
+        "ix_deliveries_unread",
+        "deliveries",
+        ["channel", "recipient"],
+        sqlite_where=sa.text("read_at IS NULL"),
+        postgresql_where=sa.text("read_at IS NULL"),
+    )
     op.create_table(
         "webhooks",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -94,6 +101,7 @@ def downgrade() -> None:
         batch.drop_column("notify")
     op.drop_index("ix_webhooks_project_id", table_name="webhooks")
     op.drop_table("webhooks")
+    op.drop_index("ix_deliveries_unread", table_name="deliveries")
     op.drop_index("ix_deliveries_feed", table_name="deliveries")
     op.drop_index("ix_deliveries_due", table_name="deliveries")
     op.drop_table("deliveries")
