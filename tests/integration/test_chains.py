@@ -226,6 +226,11 @@ def test_cancelling_a_study_cancels_what_its_owner_may_and_leaves_a_member_s_own
         "scan", project="lab", pipeline={"steps": {"a": STEP, "b": STEP | {"after": [{"step": "a"}]}}}
     )
     carol.submit(["true"], project="lab", study="scan", name="carol's own")
+    assert (
+        bob.describe_study(study.id, "a scan of the wrong input").description == "a scan of the wrong input"
+    )
+    with pytest.raises(Forbidden):
+        carol.describe_study(study.id, "mine now")
     done = bob.cancel_study(study.id, "wrong input")
     assert (done.cancelled, done.left) == (2, 1)
     assert done.study.counts == {"cancelled": 2, "queued": 1}

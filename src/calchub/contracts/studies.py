@@ -122,10 +122,6 @@ class StudyCreate(Strict):
         return self
 
 
-#: Kept for the callers of the first sweep API: a sweep is a study with a template.
-SweepCreate = StudyCreate
-
-
 class StudyCreated(BaseModel):
     id: int
     study: str
@@ -135,9 +131,6 @@ class StudyCreated(BaseModel):
     last_id: int | None = None
     #: The first calculations made (at most 100), with their inputs.
     sample: list[Calculation] = []
-
-
-SweepCreated = StudyCreated
 
 
 class StepInfo(BaseModel):

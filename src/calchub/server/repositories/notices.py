@@ -133,8 +133,8 @@ def study_told_since(session: Session, study_id: int, at: datetime) -> bool:
     return session.scalar(stmt.limit(1)) is not None
 
 
-def failed_in(session: Session, study: Study) -> list[Calculation]:
-    """The study's calculations that ended without completing, in the order of their ids."""
+def failed_in(session: Session, study: Study, limit: int) -> list[Calculation]:
+    """The study's first ``limit`` calculations that ended without completing, by id."""
     stmt = (
         select(Calculation)
         .where(
@@ -143,6 +143,7 @@ def failed_in(session: Session, study: Study) -> list[Calculation]:
             Calculation.state.in_([s.value for s in TERMINAL if s.value != "completed"]),
         )
         .order_by(Calculation.id)
+        .limit(limit)
     )
     return list(session.scalars(stmt))
 

@@ -123,7 +123,7 @@ def _maybe_finished(session: Session, study: Study, since: datetime) -> None:
     its unfinished calculations; a later ending after a retry makes another)."""
     if repo.unfinished_in(session, study) or repo.study_told_since(session, study.id, since):
         return
-    failed = repo.failed_in(session, study)
+    failed = repo.failed_in(session, study, 1)
     session.add(
         Notice(
             at=now(),
@@ -314,11 +314,12 @@ def mark(
     if sent:
         repo.set_deliveries(session, outgoing.ids, state="sent", sent_at=at, error=None)
         return
-    for delivery in repo.deliveries(session, outgoing.ids):
+    deliveries = repo.deliveries(session, outgoing.ids)
+    told = repo.notices(session, [d.notice_id for d in deliveries])
+    for delivery in deliveries:
         delivery.attempts += 1
         delivery.error = error
-        first = repo.notices(session, [delivery.notice_id])[delivery.notice_id].at
-        if not retry or at - first > GIVE_UP:
+        if not retry or at - told[delivery.notice_id].at > GIVE_UP:
             delivery.state = "failed"
             continue
         wait = min(mailer.retry_seconds * 2 ** (delivery.attempts - 1), 600.0)
@@ -331,7 +332,8 @@ def next_due(session: Session) -> datetime | None:
 
 
 class _Facts:
-    """The facts of the notices' calculations and studies, read once for a batch."""
+    """The facts of the notices' calculations and studies, read for a batch: the names of
+    projects, clusters and owners are looked up once each."""
 
     def __init__(self, session: Session, store: Store, mailer: Mailer, notices: Sequence[Notice]) -> None:
         self.session, self.store, self.mailer = session, store, mailer
@@ -346,63 +348,58 @@ class _Facts:
         return messages.about_calculation(self.calculation(notice))
 
     def calculation(self, notice: Notice) -> messages.CalculationFacts:
-        calc = self.calcs[notice.calculation_id or 0]
-        return _calculation_facts(self.session, self.store, self.mailer, calc, notice, self)
+        return self._of(self.calcs[notice.calculation_id or 0], notice)
 
     def study(self, notice: Notice) -> messages.StudyFacts:
         study = study_repo.by_id(self.session, notice.study_id or 0)
         assert study is not None
         counts = study_repo.state_counts(self.session, [study])[study.id]
-        failed = repo.failed_in(self.session, study)
-        project = project_repo.by_ids(self.session, {study.project_id})[study.project_id]
-        owner = repo.users(self.session, [study.owner_id]).get(study.owner_id)
-        failures = tuple(
-            _calculation_facts(self.session, self.store, self.mailer, calc, None, self)
-            for calc in failed[:50]
-        )
+        failed = repo.failed_in(self.session, study, messages.LISTED)
         return messages.StudyFacts(
             id=study.id,
             name=study.name,
-            project=project.name,
-            owner=owner.username if owner else "?",
+            project=self._project(study.project_id),
+            owner=self._owner(study.owner_id),
             url=f"{self.mailer.public_url}/studies/{study.id}",
             total=sum(counts.values()),
             counts=counts,
-            failures=failures,
+            failures=tuple(self._of(calc, None) for calc in failed),
         )
 
+    def _of(self, calc: Calculation, notice: Notice | None) -> messages.CalculationFacts:
+        """A calculation as a notice of it tells it (its state then), or as it is now."""
+        state = notice.kind.removeprefix("calculation.") if notice is not None else calc.state
+        attempt = notice.attempt if notice is not None and notice.attempt else calc.attempt
+        scalars = [r for r in result_repo.of(self.session, calc.id) if r.kind == "scalar"][:20]
+        if calc.cluster_id not in self.clusters:
+            self.clusters |= cluster_repo.by_ids(self.session, {calc.cluster_id})
+        return messages.CalculationFacts(
+            id=calc.id,
+            name=calc.name,
+            state=state,
+            project=self._project(calc.project_id),
+            cluster=self.clusters[calc.cluster_id].name,
+            owner=self._owner(calc.owner_id),
+            url=f"{self.mailer.public_url}/calculations/{calc.id}",
+            study=calc.study,
+            attempt=attempt,
+            started_at=calc.started_at,
+            finished_at=calc.finished_at if State(calc.state) in TERMINAL else None,
+            message=(notice.message if notice is not None else None) or calc.message,
+            log_tail=_log_tail(self.store, calc.id, attempt),
+            results=tuple((r.name, (r.data or {}).get("value"), r.unit) for r in scalars),
+        )
 
-def _calculation_facts(
-    session: Session, store: Store, mailer: Mailer, calc: Calculation, notice: Notice | None, known: _Facts
-) -> messages.CalculationFacts:
-    projects = known.projects or project_repo.by_ids(session, {calc.project_id})
-    project = (
-        projects.get(calc.project_id) or project_repo.by_ids(session, {calc.project_id})[calc.project_id]
-    )
-    cluster = (
-        known.clusters.get(calc.cluster_id)
-        or cluster_repo.by_ids(session, {calc.cluster_id})[calc.cluster_id]
-    )
-    owner = known.users.get(calc.owner_id) or repo.users(session, [calc.owner_id]).get(calc.owner_id)
-    state = notice.kind.removeprefix("calculation.") if notice is not None else calc.state
-    attempt = notice.attempt if notice is not None and notice.attempt else calc.attempt
-    scalars = [r for r in result_repo.of(session, calc.id) if r.kind == "scalar"][:20]
-    return messages.CalculationFacts(
-        id=calc.id,
-        name=calc.name,
-        state=state,
-        project=project.name,
-        cluster=cluster.name,
-        owner=owner.username if owner else "?",
-        url=f"{mailer.public_url}/calculations/{calc.id}",
-        study=calc.study,
-        attempt=attempt,
-        started_at=calc.started_at,
-        finished_at=calc.finished_at if State(calc.state) in TERMINAL else None,
-        message=(notice.message if notice is not None else None) or calc.message,
-        log_tail=_log_tail(store, calc.id, attempt),
-        results=tuple((r.name, (r.data or {}).get("value"), r.unit) for r in scalars),
-    )
+    def _project(self, project_id: int) -> str:
+        if project_id not in self.projects:
+            self.projects |= project_repo.by_ids(self.session, {project_id})
+        return self.projects[project_id].name
+
+    def _owner(self, user_id: int) -> str:
+        if user_id not in self.users:
+            self.users |= repo.users(self.session, [user_id])
+        found = self.users.get(user_id)
+        return found.username if found else "?"
 
 
 def _log_tail(store: Store, calc_id: int, attempt: int) -> str:

@@ -107,10 +107,10 @@ def _spec(request: wire.StudyCreate) -> dict[str, object]:
         spec["parameters"] = sorted({name for axis in request.space.axes() for name in axis.names})
         spec["space"] = request.space.model_dump(exclude_defaults=True)
     if request.pipeline is not None:
+        steps = request.pipeline.steps
         spec["steps"] = [
-            {"name": name, "type": request.pipeline.steps[name].type, "after": [p.step for p in step.after]}
+            {"name": name, "type": steps[name].type, "after": [p.step for p in steps[name].after]}
             for name in sweeps.step_order(request.pipeline)
-            for step in [request.pipeline.steps[name]]
         ]
     return spec
 
