@@ -80,7 +80,10 @@ def test_runs_complete_with_their_output_and_fail_with_their_exit_code(
     assert job_id and (job_id.isdigit() or "_" in job_id)
     assert client.logs(good.id).startswith("hello from ")
     assert [f.path for f in client.files(good.id) if f.kind == "output"] == ["out.txt"]
-    assert [e.to_state for e in client.events(good.id)][:3] == ["queued", "claimed", "submitted"]
+    # A job Slurm starts before the agent's first look at it goes straight to running.
+    states = [e.to_state for e in client.events(good.id)]
+    assert states[:2] == ["queued", "claimed"] and states[2] in {"submitted", "running"}, states
+    assert "running" in states, states
     assert (bad.state, bad.exit_code) == ("failed", 3)
     assert client.logs(bad.id, "stderr") == "oops\n"
 

@@ -179,6 +179,52 @@ def test_starts_arriving_together_with_one_shape_make_one_job_array(tmp_path: Pa
         assert "lmp -in in.lammps\n" in script
 
 
+def test_starts_trickling_in_one_after_another_still_make_one_job_array(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A claim's assignments reach the executor one by one (their inputs fetched first):
+    # each comes well within the window of the last, but all of them take longer than one.
+    monkeypatch.setattr(executor_module, "BATCH_SECONDS", 0.2)
+    jobs = [make_job(tmp_path, calc_id) for calc_id in range(1, 7)]
+
+    async def main() -> None:
+        fake = FakeSlurm()
+        executor = new_executor(fake)
+        starts = []
+        for job in jobs:
+            starts.append(asyncio.create_task(executor.start(job)))
+            await asyncio.sleep(0.06)
+        runs = await asyncio.gather(*starts)
+        await executor.close()
+        assert len(fake.of("sbatch")) == 1
+        assert [r.scheduler_id for r in runs] == [f"100_{i}" for i in range(6)]
+
+    run(main())
+
+
+def test_starts_that_never_stop_coming_are_submitted_at_the_limit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(executor_module, "BATCH_SECONDS", 0.2)
+    monkeypatch.setattr(executor_module, "BATCH_LIMIT_SECONDS", 0.3)
+    jobs = [make_job(tmp_path, calc_id) for calc_id in range(1, 11)]
+
+    async def main() -> None:
+        fake = FakeSlurm()
+        executor = new_executor(fake)
+        starts = []
+        for job in jobs:
+            starts.append(asyncio.create_task(executor.start(job)))
+            await asyncio.sleep(0.06)
+        first = await soon(starts[0])
+        assert first.scheduler_id.startswith("100_")
+        await asyncio.gather(*starts)
+        await executor.close()
+        assert len(fake.of("sbatch")) >= 2
+
+    run(main())
+
+
 def test_different_shapes_are_submitted_apart_and_a_lone_start_plainly(tmp_path: Path) -> None:
     small = make_job(tmp_path, 1, Resources(cores=1))
     big = make_job(tmp_path, 2, Resources(cores=8, partition="long"))

@@ -25,8 +25,10 @@ from calchub.contracts.clusters import SlurmSettings
 from calchub.schedulers import slurm
 
 log = logging.getLogger("calchub.agent")
-#: Starts that arrive within this long of the first share one submission.
+#: Starts that arrive less than this apart share one submission...
 BATCH_SECONDS = 0.2
+#: ...unless they keep arriving for this long: then what has come goes.
+BATCH_LIMIT_SECONDS = 2.0
 #: Every job of this user that Slurm still remembers, array tasks one per line.
 SQUEUE = ["squeue", "--me", "-h", "-r", "--states=all", "-o", slurm.SQUEUE_FORMAT]
 Command = Callable[[list[str], Path | None], Awaitable[tuple[int, str, str]]]
@@ -143,9 +145,20 @@ class SlurmExecutor(Executor):
         # Starts that arrive while sbatch runs wait for the next round of this same task:
         # start() makes no new flusher while this one lives.
         while self._queue:
-            await asyncio.sleep(BATCH_SECONDS)
+            await self._gathered()
             queued, self._queue = self._queue, []
             await self._flush(queued)
+
+    async def _gathered(self) -> None:
+        """Wait until starts stop arriving: the assignments of one claim are prepared one by
+        one (their input files fetched first), and on a busy machine that takes longer than
+        one short window, which would split a sweep into several job arrays."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + BATCH_LIMIT_SECONDS
+        seen = -1
+        while len(self._queue) != seen and loop.time() < deadline:
+            seen = len(self._queue)
+            await asyncio.sleep(min(BATCH_SECONDS, deadline - loop.time()))
 
     async def _flush(self, queued: list[tuple[Job, asyncio.Future[Running]]]) -> None:
         groups: dict[str, list[tuple[Job, asyncio.Future[Running]]]] = {}
