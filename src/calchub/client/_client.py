@@ -15,6 +15,7 @@ import httpx
 
 from calchub.client._activity import ActivityMixin
 from calchub.client._load import LoadMixin
+from calchub.client._models import ModelsMixin
 from calchub.client._people import PeopleMixin
 from calchub.client._projects import ProjectsMixin
 from calchub.client._studies import StudiesMixin
@@ -37,7 +38,7 @@ FileSource = str | bytes | Path
 Progress = Callable[[int, int | None], None]
 
 
-class Client(PeopleMixin, ProjectsMixin, StudiesMixin, ActivityMixin, LoadMixin):
+class Client(PeopleMixin, ProjectsMixin, StudiesMixin, ActivityMixin, LoadMixin, ModelsMixin):
     """A calchub server, reached over HTTP.
 
     ``Client()`` finds the server the way the CLI does: ``CALCHUB_URL`` and

@@ -106,9 +106,12 @@ def _explain(response: httpx.Response) -> tuple[str, str | None]:
         body: Any = response.json()
     except ValueError:
         return response.text.strip() or response.reason_phrase, None
-    detail = body.get("detail") if isinstance(body, dict) else body
+    if not isinstance(body, dict):
+        return response.text.strip(), None
+    # calchub says "detail"; a model behind the inference proxy may say "error" or anything.
+    detail = body["detail"] if "detail" in body else body.get("error", response.text.strip())
     if isinstance(detail, list):  # FastAPI's validation errors: name every field.
         parts = [f"{'.'.join(str(p) for p in d.get('loc', [])[1:])}: {d.get('msg')}" for d in detail]
         first = detail[0].get("loc", [])[1:] if detail else []
         return "; ".join(parts), ".".join(str(p) for p in first) or None
-    return str(detail), body.get("field") if isinstance(body, dict) else None
+    return str(detail), body.get("field")

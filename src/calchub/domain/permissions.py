@@ -67,6 +67,11 @@ class Action(StrEnum):
     # The feed of agent and service events.
     LOGS_READ = "logs:read"
     LOGS_DELETE = "logs:delete"
+    # Served ML models in the caller's projects.
+    MODELS_READ = "models:read"
+    MODELS_INVOKE = "models:invoke"
+    MODELS_WRITE = "models:write"
+    MODELS_DELETE = "models:delete"
 
 
 _USER = frozenset(
@@ -78,6 +83,9 @@ _USER = frozenset(
         Action.SELF,
         Action.CLUSTERS_READ,
         Action.LOGS_READ,
+        Action.MODELS_READ,
+        Action.MODELS_INVOKE,
+        Action.MODELS_WRITE,
     }
 )
 _MODERATOR = _USER | {
@@ -105,6 +113,9 @@ READ_ONLY = frozenset(
         Action.USERS_READ,
         Action.CLUSTERS_READ,
         Action.LOGS_READ,
+        Action.MODELS_READ,
+        # A prediction changes nothing.
+        Action.MODELS_INVOKE,
         Action.SELF,
     }
 )
@@ -148,6 +159,11 @@ def may_cancel_calculation(role: Role | str, *, owner: bool, project_role: Proje
     return (
         may_change_calculation(role, owner=owner, project_role=project_role) or Role(role) is Role.MODERATOR
     )
+
+
+def may_change_model(role: Role | str, *, owner: bool, project_role: ProjectRole | str | None) -> bool:
+    """Register a new version, start, stop, describe: its owner, its project's managers, admins."""
+    return may_change_calculation(role, owner=owner, project_role=project_role)
 
 
 def may_manage_members(role: Role | str, project_role: ProjectRole | str | None) -> bool:

@@ -13,8 +13,13 @@ from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
+from sqlalchemy.orm import Session
 
 import calchub
+from calchub.domain.models import Policy
+from calchub.models.base import Runtime
+from calchub.models.container import ContainerRuntime
+from calchub.models.process import ProcessRuntime
 from calchub.server.api import (
     agents,
     auth,
@@ -24,6 +29,7 @@ from calchub.server.api import (
     errors,
     health,
     logs,
+    models,
     projects,
     results,
     studies,
@@ -36,6 +42,8 @@ from calchub.server.hub import Hub
 from calchub.server.notify.smtp import SmtpSettings
 from calchub.server.services import agents as agent_service
 from calchub.server.services import chains, notices, transitions
+from calchub.server.services import models as model_registry
+from calchub.server.services.model_supervisor import Supervisor
 from calchub.server.services.wakeups import wait_first
 from calchub.server.settings import Settings
 from calchub.server.wakeup_bridge import PostgresWakeups
@@ -66,6 +74,8 @@ def create_app(settings: Settings | None = None, hub: Hub | None = None) -> Fast
             asyncio.create_task(_follow_chains(the_hub)),
             asyncio.create_task(_notify_forever(the_hub)),
         ]
+        if settings.run_models:
+            tasks.append(asyncio.create_task(_supervise_models(the_hub)))
         if the_hub.engine.dialect.name == "postgresql":
             tasks.append(await _hear_other_replicas(the_hub))
         try:
@@ -75,6 +85,7 @@ def create_app(settings: Settings | None = None, hub: Hub | None = None) -> Fast
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+            await the_hub.close()
             if hub is None:
                 the_hub.engine.dispose()
 
@@ -95,6 +106,7 @@ def create_app(settings: Settings | None = None, hub: Hub | None = None) -> Fast
         calctypes,
         clusters,
         logs,
+        models,
         agents,
     )
     for router in (module.router for module in routers):
@@ -149,6 +161,40 @@ def _follow_once(hub: Hub) -> bool:
     """One pass over a page of the queue; whether there may be more."""
     with hub.uow() as session:
         return chains.advance(session, hub.store, hub.calctypes)
+
+
+async def _supervise_models(hub: Hub) -> None:
+    """Run the models people start, until the server stops (which stops them)."""
+    settings = hub.settings
+    runtimes: dict[str, Runtime] = {}
+    if "process" in settings.model_runtimes:
+        runtimes["process"] = ProcessRuntime()
+    if "container" in settings.model_runtimes:
+        runtimes["container"] = ContainerRuntime()
+    policy = Policy(backoff_seconds=settings.model_backoff_seconds, max_failures=settings.model_max_failures)
+
+    async def db(work: Callable[[Session], T]) -> T:
+        def in_session(h: Hub) -> T:
+            with h.uow() as session:
+                return work(session)
+
+        running = asyncio.ensure_future(run_in_threadpool(in_session, hub))
+        try:
+            return await asyncio.shield(running)
+        except asyncio.CancelledError:
+            with contextlib.suppress(Exception):
+                await running
+            raise
+
+    supervisor = Supervisor(db, hub.store, runtimes, settings.model_host, settings.model_ping_seconds, policy)
+    while True:
+        try:
+            await supervisor.run(lambda: hub.wakeups.current(model_registry.MODELS))
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("the model runtime failed; it starts again", extra={"action": "model.error"})
+            await asyncio.sleep(1)
 
 
 async def _notify_forever(hub: Hub) -> None:

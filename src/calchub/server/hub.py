@@ -14,12 +14,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 
+import httpx
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from calchub.calctypes.registry import Registry, discover
 from calchub.server.db.engine import make_engine, make_sessionmaker
 from calchub.server.services import auth
+from calchub.server.services import models as model_registry
 from calchub.server.services.sessions import Lifetimes
 from calchub.server.services.unit import CALLERS, unit_of_work
 from calchub.server.services.wakeups import Wakeups
@@ -77,6 +79,41 @@ class CallerCache:
             self._items.clear()
 
 
+class ModelRoutes:
+    """Where each model's invocations go, remembered until a model changes (the ``models``
+    wake-up, from any replica) or for at most ``ttl`` seconds, so an invocation costs no
+    database transaction."""
+
+    def __init__(self, ttl: float = 2.0) -> None:
+        self.ttl = ttl
+        self._items: dict[tuple[str, str | None], tuple[float, model_registry.Route | None]] = {}
+        self._lock = threading.Lock()
+        self._generation = 0
+
+    def get(self, name: str, version: str | None) -> tuple[bool, model_registry.Route | None]:
+        found = self._items.get((name, version))
+        if found is None or found[0] < time.monotonic():
+            return False, None
+        return True, found[1]
+
+    def generation(self) -> int:
+        return self._generation
+
+    def put(
+        self, name: str, version: str | None, route: model_registry.Route | None, generation: int
+    ) -> None:
+        with self._lock:
+            if generation == self._generation:
+                if len(self._items) > 10_000:
+                    self._items.clear()
+                self._items[(name, version)] = (time.monotonic() + self.ttl, route)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._generation += 1
+            self._items.clear()
+
+
 @dataclass
 class Hub:
     settings: Settings
@@ -85,11 +122,14 @@ class Hub:
     wakeups: Wakeups = field(default_factory=Wakeups)
     callers: CallerCache = field(default_factory=CallerCache)
     calctypes: Registry = field(default_factory=Registry)
+    model_routes: ModelRoutes = field(default_factory=ModelRoutes)
 
     def __post_init__(self) -> None:
         self._sessions = make_sessionmaker(self.engine)
+        self._model_http: httpx.AsyncClient | None = None
         # Blocking, revoking, a new role or membership: every replica forgets its callers.
         self.wakeups.on(CALLERS, self.callers.clear)
+        self.wakeups.on(model_registry.MODELS, self.model_routes.clear)
         self.key = self.settings.resolved_secret_key()
         self.lifetimes = Lifetimes(
             timedelta(minutes=self.settings.access_minutes),
@@ -114,6 +154,30 @@ class Hub:
 
     def agent_for(self, secret: str) -> auth.AgentCaller:
         return self._caller(secret, auth.AgentCaller, lambda session: auth.agent_for_key(session, secret))
+
+    @property
+    def model_http(self) -> httpx.AsyncClient:
+        """The connections of the inference proxy to the models, kept alive between invocations."""
+        if self._model_http is None:
+            limits = httpx.Limits(max_connections=200, max_keepalive_connections=100)
+            self._model_http = httpx.AsyncClient(trust_env=False, limits=limits)
+        return self._model_http
+
+    async def close(self) -> None:
+        if self._model_http is not None:
+            await self._model_http.aclose()
+            self._model_http = None
+
+    def model_route(self, name: str, version: str | None) -> model_registry.Route | None:
+        """Where a model version's invocations go (the current version's for None)."""
+        known, route = self.model_routes.get(name, version)
+        if known:
+            return route
+        generation = self.model_routes.generation()
+        with self._sessions() as session:
+            route = model_registry.route(session, name, version)
+        self.model_routes.put(name, version, route, generation)
+        return route
 
     def _caller(self, secret: str, kind: type[C], lookup: Callable[[Session], C]) -> C:
         cached = self.callers.get(secret)

@@ -61,6 +61,25 @@ class Settings(BaseSettings):
         10.0, gt=0, le=600, description="the first wait before a message that failed is tried again"
     )
 
+    run_models: bool = Field(
+        True,
+        description="this server runs the ML models people start (with several replicas: exactly one)",
+    )
+    model_runtimes: list[Literal["process", "container"]] = Field(
+        default_factory=lambda: ["process", "container"],  # type: ignore[arg-type]
+        description="the model runtimes allowed: a process runs a package's code as the server's user",
+    )
+    model_host: str = Field(
+        "127.0.0.1", description="the address models listen on, which every replica's proxy must reach"
+    )
+    model_ping_seconds: float = Field(5.0, gt=0, le=600, description="how often each running model is pinged")
+    model_backoff_seconds: float = Field(
+        1.0, gt=0, le=600, description="the first wait before a failed model is restarted; doubles each time"
+    )
+    model_max_failures: int = Field(
+        5, ge=1, le=100, description="failures in a row after which a model is left failed"
+    )
+
     @model_validator(mode="after")
     def _checks(self) -> Settings:
         if self.heartbeat_seconds * 2 > self.lease_seconds:

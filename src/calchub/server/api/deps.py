@@ -123,6 +123,12 @@ ClusterReader = Annotated[auth.Caller, Depends(require(Action.CLUSTERS_READ))]
 ClusterAdmin = Annotated[auth.Caller, Depends(require(Action.CLUSTERS_MANAGE))]
 LogReader = Annotated[auth.Caller, Depends(require(Action.LOGS_READ))]
 LogsAdmin = Annotated[auth.Caller, Depends(require(Action.LOGS_DELETE))]
+ModelsReader = Annotated[auth.Caller, Depends(require(Action.MODELS_READ))]
+ModelReader = Annotated[auth.Caller, Depends(require(Action.MODELS_READ, "model"))]
+ModelRegistrar = Annotated[auth.Caller, Depends(require(Action.MODELS_WRITE))]
+ModelWriter = Annotated[auth.Caller, Depends(require(Action.MODELS_WRITE, "model"))]
+ModelInvoker = Annotated[auth.Caller, Depends(require(Action.MODELS_INVOKE, "model", reads=True))]
+ModelAdmin = Annotated[auth.Caller, Depends(require(Action.MODELS_DELETE, "model"))]
 
 
 def describe_permissions(router: APIRouter) -> APIRouter:

@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DataError
 
 from calchub.domain.states import IllegalTransition
-from calchub.server.services.errors import InvalidInputs, ServiceError
+from calchub.server.services.errors import InvalidInputs, ServiceError, Unavailable
 from calchub.server.services.sessions import Throttled
 
 
@@ -27,7 +27,7 @@ def install(app: FastAPI, page: Callable[[Request, ServiceError], Response] | No
             body["rule"] = error.rule
             body["problems"] = [{"field": f, "rule": r, "message": m} for f, r, m in error.problems]
         headers = {"WWW-Authenticate": "Bearer"} if error.status == 401 else None
-        if isinstance(error, Throttled):
+        if isinstance(error, Throttled | Unavailable):
             headers = {"Retry-After": str(error.retry_after)}
         return JSONResponse(body, status_code=error.status, headers=headers)
 

@@ -325,12 +325,13 @@ class Notice(Base):
     __table_args__ = (Index("ix_notices_spread", "spread", "id"), {"sqlite_autoincrement": True})
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     at: Mapped[datetime] = mapped_column(default=now)
-    #: calculation.<state> or study.finished.
+    #: calculation.<state>, study.finished or model.failed.
     kind: Mapped[str] = mapped_column(String(40))
     #: info or error (``NotifyLevel``).
     level: Mapped[str] = mapped_column(String(10))
     calculation_id: Mapped[int | None] = mapped_column(ForeignKey("calculations.id", ondelete="CASCADE"))
     study_id: Mapped[int | None] = mapped_column(ForeignKey("studies.id", ondelete="CASCADE"))
+    model_id: Mapped[int | None] = mapped_column(ForeignKey("models.id", ondelete="CASCADE"))
     project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
     #: What the change said (a failure's reason).
     message: Mapped[str | None] = mapped_column(Text)
@@ -487,3 +488,50 @@ class LogEntry(Base):
     actor: Mapped[str] = mapped_column(String(200), default="")
     message: Mapped[str] = mapped_column(Text)
     data: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+
+class ModelVersion(Base):
+    """One version of a served ML model: how to run it, whether it is wanted, and how it is.
+
+    ``spec`` is the manifest's running part (command or image, Python, env, resources,
+    inputs and outputs, start and invocation timeouts). The runtime that runs it writes
+    where it runs (``host``, ``pid``, ``port``, ``endpoint``) and what it saw on each look.
+    """
+
+    __tablename__ = "models"
+    __table_args__ = (UniqueConstraint("name", "version"), {"sqlite_autoincrement": True})
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(63))
+    version: Mapped[str] = mapped_column(String(40))
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), index=True)
+    owner_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    description: Mapped[str] = mapped_column(Text, default="")
+    #: process or container.
+    runtime: Mapped[str] = mapped_column(String(20))
+    spec: Mapped[dict[str, Any]] = mapped_column(JSON)
+    #: The version /models/{name}/invocations reaches; one per name.
+    current: Mapped[bool] = mapped_column(default=False)
+    #: Someone asked for it to run (start) or not (stop).
+    wanted: Mapped[bool] = mapped_column(default=False)
+    #: stopped, starting, healthy, unhealthy or failed (``domain.models.ModelState``).
+    state: Mapped[str] = mapped_column(String(20), default="stopped")
+    message: Mapped[str | None] = mapped_column(Text)
+    host: Mapped[str | None] = mapped_column(String(255))
+    pid: Mapped[str | None] = mapped_column(String(100))
+    port: Mapped[int | None]
+    #: Where the proxy sends invocations (http://host:port).
+    endpoint: Mapped[str | None] = mapped_column(String(300))
+    #: Restarts since it was last started by someone.
+    restarts: Mapped[int] = mapped_column(default=0)
+    #: Failures in a row (crashes, pings missed past the limit); reset when it answers.
+    failures: Mapped[int] = mapped_column(default=0)
+    #: Pings missed in a row while it runs.
+    missed: Mapped[int] = mapped_column(default=0)
+    #: When a restart after a failure is due.
+    next_start_at: Mapped[datetime | None]
+    started_at: Mapped[datetime | None]
+    last_ping_at: Mapped[datetime | None]
+    last_healthy_at: Mapped[datetime | None]
+    package_bytes: Mapped[int | None] = mapped_column(BigInteger)
+    package_sha256: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=now)

@@ -9,6 +9,8 @@ ServiceError
  |    +-- InvalidInputs   inputs that break their type's rules (each field and rule named)
  +-- TooLarge        413  the body or file is over the limit
  +-- Throttled       429  too many failed sign-ins (services.sessions)
+ +-- Unavailable     503  a model that is not healthy, or does not answer (Retry-After)
+ +-- BadGateway      502  a model that answered with an error of its own
 
 An error raised with ``keep_changes=True`` still commits what its transaction
 wrote (a failed sign-in is counted although the request fails).
@@ -49,6 +51,18 @@ class Invalid(ServiceError):
 
 class TooLarge(ServiceError):
     status = 413
+
+
+class Unavailable(ServiceError):
+    status = 503
+
+    def __init__(self, message: str, retry_after: int = 5) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class BadGateway(ServiceError):
+    status = 502
 
 
 class InvalidInputs(Invalid):
