@@ -45,6 +45,8 @@ from calchub.domain.permissions import (
 )
 from calchub.testing import ServerThread
 
+#: Starting a model is only a wish here: no runtime runs in these servers.
+pytestmark = pytest.mark.settings(run_models=False)
 PREFIX = "/api/v1"
 PASSWORD = "matrix password"
 #: The cluster the world's calculations run on; the "other" cluster has none.
@@ -53,6 +55,10 @@ SAFE = frozenset({"GET", "HEAD"})
 ALLOWED = "allowed"
 #: Operations for which no valid request could be built, so 422 counts as passing the check.
 NO_VALID_REQUEST: frozenset[str] = frozenset()
+#: Operations on a model that never runs here: past the permission check, they answer 503.
+NOT_RUNNING = frozenset(
+    {"POST /models/{name}/invocations", "POST /models/{name}/versions/{version}/invocations"}
+)
 
 
 # -- who calls ------------------------------------------------------------------------------
@@ -146,6 +152,9 @@ RECORD_RULES: dict[str, Callable[[Who, Role], bool]] = {
     "DELETE /projects/{name}/members/{username}": _manages,
     "POST /projects/{name}/webhooks": _manages,
     "DELETE /projects/{name}/webhooks/{webhook_id}": _manages,
+    "POST /models/{name}/start": _changes,
+    "POST /models/{name}/stop": _changes,
+    "PATCH /models/{name}/versions/{version}": _changes,
     "POST /users/{username}/block": _moderates,
     "POST /users/{username}/unblock": _moderates,
     "PUT /users/{username}/password": _moderates,
@@ -214,6 +223,8 @@ class World:
     #: The study the world's calculation belongs to (its owner is ``user``).
     study_id: int
     made: Iterator[int] = field(default_factory=itertools.count)
+    #: The model the world's user registered in project A (a container model, never started here).
+    model: str = ""
     #: A webhook of project A, once an operation's PREPARE made one.
     webhook_id: int | None = None
 
@@ -242,6 +253,27 @@ SUBMISSION = {"command": ["true"], "name": "matrix"}
 HEARTBEAT = {"agent": "matrix", "version": "0", "host": "h", "cores": 1, "running": 0}
 #: A webhook nothing reaches: its host never resolves (.invalid), and no call here fails a calculation.
 WEBHOOK = {"url": "https://hooks.example.invalid/calchub", "level": "error"}
+
+MODEL_PACKAGE = Path(__file__).parents[1] / "data" / "models" / "linear"
+
+
+def _container_model(name: str, project: str | None = None) -> dict[str, Any]:
+    body = {"name": name, "version": "1", "runtime": "container", "image": "example.org/models/matrix:1"}
+    return body | ({"project": project} if project else {})
+
+
+def _package(name: str) -> bytes:
+    """The test model's package under another name (each registration needs its own)."""
+    import io
+    import zipfile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        manifest = (MODEL_PACKAGE / "calchub-model.yaml").read_text().replace("name: linear", f"name: {name}")
+        archive.writestr("calchub-model.yaml", manifest)
+        archive.write(MODEL_PACKAGE / "serve.py", "serve.py")
+    return buffer.getvalue()
+
 
 #: How to make a valid request of each operation that needs a body or a query: world, caller -> example.
 EXAMPLES: dict[str, Callable[[World, Account], Example]] = {
@@ -283,6 +315,11 @@ EXAMPLES: dict[str, Callable[[World, Account], Example]] = {
     "POST /clusters/{name}/keys/{key_id}/rotate": lambda w, me: Example(params={"grace_minutes": 0}),
     # Entries older than long ago: valid, and deletes nothing another call needs.
     "DELETE /logs": lambda w, me: Example(params={"before": "2000-01-01T00:00:00+00:00"}),
+    "POST /models": lambda w, me: Example(_container_model(w.fresh("model"))),
+    "POST /models/package": lambda w, me: Example(content=_package(w.fresh("model"))),
+    "PATCH /models/{name}/versions/{version}": lambda w, me: Example({"description": "changed"}),
+    "POST /models/{name}/invocations": lambda w, me: Example({"instances": [[1.0]]}),
+    "POST /models/{name}/versions/{version}/invocations": lambda w, me: Example({"instances": [[1.0]]}),
     "POST /agent/heartbeat": lambda w, me: Example(HEARTBEAT),
     # No cores: nothing is claimed, and without a wait the answer comes at once.
     "POST /agent/claim": lambda w, me: Example({"agent": "matrix", "cores": 0, "wait": 0}),
@@ -313,6 +350,7 @@ NAMES: dict[str, Callable[[World], str]] = {
     "projects": lambda w: w.project,
     "clusters": lambda w: OTHER,
     "calctypes": lambda w: "shell",
+    "models": lambda w: w.model,
 }
 PathValue = Callable[[World, Account, "Operation"], Any]
 PATH_VALUES: dict[str, PathValue] = {
@@ -323,6 +361,7 @@ PATH_VALUES: dict[str, PathValue] = {
     "key_id": lambda w, me, op: w.spare_key_id,
     "username": lambda w, me, op: w.victim.username,
     "stream": lambda w, me, op: "stdout",
+    "version": lambda w, me, op: "1",
     "path": lambda w, me, op: "in.txt",
     "name": lambda w, me, op: NAMES[op.path.removeprefix(PREFIX).split("/")[1]](w),
 }
@@ -426,8 +465,19 @@ class Matrix:
         assert calc.json()["state"] == "pending_approval"
         params = {"name": "matrix", "project": project}
         study = _call(self.http, "GET", "/studies", accounts["user"].token, params=params).json()["items"][0]
+        model = _container_model(f"model-{tag}", project)
+        registered = _call(self.http, "POST", "/models", accounts["user"].token, json=model)
+        assert registered.status_code == 201, registered.text
         return World(
-            tag, accounts, project, empty, calc.json()["id"], calc.json()["attempt"], key_id, study["id"]
+            tag,
+            accounts,
+            project,
+            empty,
+            calc.json()["id"],
+            calc.json()["attempt"],
+            key_id,
+            study["id"],
+            model=model["name"],
         )
 
     def _account(self, session: Any, user_id: int, username: str, password: str) -> Account:
@@ -510,6 +560,8 @@ def _as_expected(op: Operation, want: int | str, got: int) -> bool:
         return got == want
     if got == 422:
         return op.key in NO_VALID_REQUEST
+    if got == 503:
+        return op.key in NOT_RUNNING
     return got not in {401, 403, 404} and got < 500
 
 
@@ -555,7 +607,13 @@ def test_every_operation_has_a_rule_and_a_valid_request(tmp_path: Path) -> None:
         if rule["caller"] == "user":
             Action(rule["action"])  # an action the permission module knows
             within = rule.get("within")
-            needs = {"calculation": "calc_id", "project": "name", "study": "study_id", None: None}[within]
+            needs = {
+                "calculation": "calc_id",
+                "project": "name",
+                "study": "study_id",
+                "model": "name",
+                None: None,
+            }[within]
             if needs and needs not in {p["name"] for p in op.parameters("path")}:
                 problems.append(f"{op.key} acts within a {within} but has no {needs} in its path")
         if op.spec.get("requestBody", {}).get("required") and op.key not in EXAMPLES:

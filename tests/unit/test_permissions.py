@@ -33,6 +33,7 @@ ADMIN_ONLY = {
     Action.CLUSTERS_MANAGE,
     Action.SESSIONS_REVOKE_ALL,
     Action.LOGS_DELETE,
+    Action.MODELS_DELETE,
 }
 
 
