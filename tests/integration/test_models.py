@@ -229,3 +229,35 @@ def test_a_server_that_runs_only_containers_refuses_process_models(client: Clien
     with pytest.raises(ApiError) as refused:
         client.register_model(_package(tmp_path))
     assert refused.value.status == 422 and "runtimes container, not process" in str(refused.value)
+
+
+def test_the_command_line_registers_starts_predicts_and_stops(
+    server: ServerThread, made: Any, tmp_path: Path
+) -> None:
+    from tests.integration.helpers import cli
+
+    package = _package(tmp_path)
+    said = cli(server.url, made.token, "model", "register", str(package), "--start")
+    assert "registered linear 1 in ~admin (healthy)" in said
+    listed = cli(server.url, made.token, "model", "ls")
+    assert "linear" in listed and "healthy" in listed and "1 *" in listed
+    assert '"predictions": [\n    5.0\n  ]' in cli(
+        server.url, made.token, "model", "predict", "linear", '{"instances": [[2]]}'
+    )
+    (tmp_path / "x.csv").write_text("1\n3\n")
+    assert (
+        cli(server.url, made.token, "model", "predict", "linear", "--file", str(tmp_path / "x.csv"))
+        == "3\n7\n"
+    )
+    shown = cli(server.url, made.token, "model", "show", "linear")
+    assert "python serve.py" in shown and "restarts" in shown
+    assert "serving on" in cli(server.url, made.token, "model", "logs", "linear")
+    assert "linear 1 is stopped" in cli(server.url, made.token, "model", "stop", "linear")
+    refused = cli(server.url, made.token, "model", "predict", "linear", "not json", code=1)
+    assert "not JSON" in refused
+    gone = cli(server.url, made.token, "model", "predict", "linear", '{"instances": [[2]]}', code=1)
+    assert "linear 1 is stopped" in gone and "503" in gone
+    assert "deleted linear 1" in cli(server.url, made.token, "model", "rm", "linear", "1", "--yes")
+    broken = tmp_path / "nothing"
+    broken.mkdir()
+    assert "calchub model scaffold" in cli(server.url, made.token, "model", "register", str(broken), code=1)

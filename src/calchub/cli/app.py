@@ -10,6 +10,7 @@ from calchub.cli import (
     clusters,
     feed,
     inbox,
+    models,
     projects,
     results,
     review,
@@ -35,6 +36,7 @@ auth.register(app)
 sweeps.register(app)
 studies.register(app)
 inbox.register(app)
+models.register(app)
 app.add_typer(clusters.app, name="cluster")
 app.add_typer(auth.tokens, name="token")
 app.add_typer(users.app, name="user")
