@@ -26,6 +26,7 @@ from calchub.server.hub import Hub
 from calchub.server.services.notices import INBOX
 from calchub.testing import ServerThread
 from tests.integration.helpers import PAGE_PASSWORD, HandAgent, call, cli
+from tests.integration.test_notifications import REASON, fail_model
 
 SUCCEED = {"type": "python", "inputs": {"code": "def main():\n    return {'x': 1}\n", "function": "main"}}
 
@@ -241,6 +242,31 @@ def test_the_notices_page_links_each_and_the_badge_counts_until_all_are_marked_r
     away = signed_out.get("/notices", follow_redirects=False)
     assert (away.status_code, away.headers["location"]) == (303, "/login?next=/notices")
     assert signed_out.post("/notices/read", follow_redirects=False).status_code == 303
+
+
+@pytest.mark.settings(run_models=False)
+def test_a_failed_model_is_in_its_owner_s_feed_page_and_cli_linking_to_the_model(
+    people: dict[str, Client],
+    spread: Spread,
+    hub: Hub,
+    browser: Callable[[str], httpx.Client],
+    server: ServerThread,
+) -> None:
+    alice = people["alice"]
+    model_id = fail_model(hub, "alice", "~alice", name="lj-energy", version="2.1")
+    (told,) = spread.feed(alice, 1).items
+    assert (told.kind, told.level, told.message) == ("model.failed", "error", REASON)
+    assert (told.model_id, told.model_name, told.model_version) == (model_id, "lj-energy", "2.1")
+    assert told.calculation_id is None and told.study_id is None
+    assert told.what == f"model lj-energy 2.1 failed: {REASON}"
+    assert [n.model_id for n in spread.feed(people["admin"], 1).items] == [model_id], "an error"
+    assert people["bob"].notices().items == []
+    page = browser("alice").get("/notices").text
+    assert '<a href="/models/lj-energy">model lj-energy 2.1 failed</a>' in page
+    shown = cli(server.url, alice.create_token("cli").token, "inbox")
+    assert "model lj-energy 2.1 failed" in shown and "1 unread" in shown, shown
+    listed = json.loads(cli(server.url, alice.create_token("json").token, "inbox", "--json"))
+    assert [(n["model_name"], n["model_version"]) for n in listed["items"]] == [("lj-energy", "2.1")]
 
 
 @contextmanager

@@ -1,5 +1,6 @@
 """Notifications by email against a real SMTP server (aiosmtpd in this process): who is told
-of what, the study's one message, the digest, and a mail server that is down for a while."""
+of what, the study's one message, a served model that failed, the digest, and a mail server
+that is down for a while."""
 
 from __future__ import annotations
 
@@ -15,9 +16,14 @@ from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, select, text
 
 from calchub.client import Client
+from calchub.server.db.tables import ModelVersion, Notice, Project, User
+from calchub.server.hub import Hub
+from calchub.server.services.models import log_path
+from calchub.server.services.transitions import NOTICES
+from calchub.server.services.unit import wake
 from calchub.server.settings import Settings
 from calchub.testing import ServerThread, free_port
 from tests.integration.helpers import HandAgent
@@ -116,6 +122,46 @@ def people(client: Client, make_user: Callable[..., Client]) -> dict[str, Client
         found[name] = make_user(name)
         found[name].update_me(email=f"{name}@lab.example.org", notify=level)
     return found
+
+
+REASON = "the model's process exited with code 3; failed 5 times in a row, so it is left stopped"
+MODEL_LOG = "".join(f"loading shard {n}\n" for n in range(30)) + "ValueError: bad density\n"
+
+
+def fail_model(hub: Hub, owner: str, project: str, name: str = "lj-energy", version: str = "1") -> int:
+    """A version of ``owner``'s in ``project`` as the model supervisor leaves one that failed too
+    often: the row, its log, and a ``model.failed`` notice, in one transaction that wakes the
+    notifier (``hub`` is the running server's, so the wake-up reaches it on SQLite too). No model
+    process is started."""
+    with hub.uow() as session:
+        owner_id = session.scalar(select(User.id).where(User.username == owner))
+        project_id = session.scalar(select(Project.id).where(Project.name == project))
+        assert owner_id is not None and project_id is not None
+        model = ModelVersion(
+            name=name,
+            version=version,
+            project_id=project_id,
+            owner_id=owner_id,
+            runtime="process",
+            spec={"command": ["python", "serve.py"]},
+            state="failed",
+            message=REASON,
+            restarts=4,
+            failures=5,
+            host="node7",
+        )
+        session.add(model)
+        session.flush()
+        log = log_path(hub.store, model.id)
+        log.parent.mkdir(parents=True, exist_ok=True)
+        log.write_text(MODEL_LOG)
+        session.add(
+            Notice(
+                kind="model.failed", level="error", model_id=model.id, project_id=project_id, message=REASON
+            )
+        )
+        wake(session, NOTICES)
+        return model.id
 
 
 def _body(message: EmailMessage, kind: str) -> str:
@@ -325,3 +371,75 @@ def test_a_project_s_webhook_gets_its_notices_signed_and_again_after_an_error(
     )
     assert event["calculation"]["id"] == broken.id and event["calculation"]["message"] == "exit code 1"
     assert event["text"] == f'calculation {broken.id} "broken" failed'
+
+
+@pytest.mark.settings(run_models=False)
+def test_a_failed_model_is_told_to_its_owner_admins_their_feeds_and_the_project_s_webhook(
+    mail: MailServer, client: Client, people: dict[str, Client], server: ServerThread
+) -> None:
+    receiver = Receiver()
+    try:
+        client.create_project("lab")
+        client.add_member("lab", "bob")
+        client.add_webhook("lab", receiver.url, level="error")
+        model_id = fail_model(server.app.state.hub, "bob", "lab")
+        mail.inbox.wait_for(2)
+        posts = receiver.wait_for(2)  # refused once, then taken
+    finally:
+        receiver.server.shutdown()
+        receiver.server.server_close()
+    subject = "calchub: model lj-energy 1 failed"
+    assert mail.inbox.subjects("bob@lab.example.org") == [subject], "bob asked for errors"
+    assert mail.inbox.subjects("admin@lab.example.org") == [subject]
+    assert mail.inbox.subjects("alice@lab.example.org") == [], "not hers"
+    told = next(m for rcpt, m in mail.inbox.received if rcpt == ["bob@lab.example.org"])
+    page = "https://calchub.example.org/models/lj-energy"
+    for kind in ("plain", "html"):
+        body = _body(told, kind)
+        for fact in ("lj-energy", "lab", "bob", "process", "node7", "ValueError: bad density", page):
+            assert fact in body, (kind, fact)
+        assert "loading shard 29" in body and "loading shard 9\n" not in body, "the last lines"
+    assert REASON in _body(told, "plain") and "Restarts: 4" in _body(told, "plain")
+
+    for reader in (people["bob"], client):
+        (notice,) = [n for n in reader.notices().items if n.kind == "model.failed"]
+        assert (notice.model_id, notice.model_name, notice.model_version) == (model_id, "lj-energy", "1")
+        assert notice.level == "error" and not notice.read
+        assert notice.what == f"model lj-energy 1 failed: {REASON}"
+    assert people["alice"].notices().items == []
+
+    event = json.loads(posts[-1][1])
+    assert (event["kind"], event["level"], event["text"]) == ("model.failed", "error", subject[9:])
+    assert "calculation" not in event and "study" not in event
+    model = event["model"]
+    assert (model["id"], model["name"], model["version"], model["project"]) == (
+        model_id,
+        "lj-energy",
+        "1",
+        "lab",
+    )
+    assert (model["owner"], model["state"], model["message"], model["url"]) == ("bob", "failed", REASON, page)
+    assert model["log_tail"].endswith("ValueError: bad density\n")
+
+
+@pytest.mark.settings(notify_digest_seconds=3.0, run_models=False)
+def test_a_model_that_fails_among_a_burst_of_failures_is_told_alone_beside_the_digest(
+    mail: MailServer, people: dict[str, Client], agent: HandAgent, server: ServerThread
+) -> None:
+    first = people["bob"].submit(["false"], name="first")
+    agent.run(first.id, "failed", exit_code=1, message="exit code 1")
+    mail.inbox.wait_for(2)  # bob's and the admin's, at once
+    fail_model(server.app.state.hub, "bob", "~bob")
+    burst = [people["bob"].submit(["false"], name=f"burst {n}") for n in range(2)]
+    for calc in burst:
+        agent.run(calc.id, "failed", exit_code=1, message="exit code 1")
+    mail.inbox.wait_for(6)  # then two more each at the end of the window: the digest and the model's
+    for to in ("bob@lab.example.org", "admin@lab.example.org"):
+        told = mail.inbox.subjects(to)
+        assert len(told) == 3 and told[0] == f'calchub: calculation {first.id} "first" failed', told
+        assert "calchub: model lj-energy 1 failed" in told[1:], told
+        (digest,) = [s for s in told[1:] if s.startswith("calchub: 2 calculations failed")]
+        body = _body(
+            next(m for rcpt, m in mail.inbox.received if m["Subject"] == digest and to in rcpt), "plain"
+        )
+        assert all(f"/calculations/{calc.id}" in body for calc in burst) and "lj-energy" not in body

@@ -17,8 +17,10 @@ from calchub.server.notify.messages import (
     SUBJECT_LIMIT,
     CalculationFacts,
     Message,
+    ModelFacts,
     StudyFacts,
     about_calculation,
+    about_model,
     about_study,
     digest,
     log_tail,
@@ -264,6 +266,66 @@ def test_a_digest_of_one_speaks_in_the_singular_and_none_is_refused() -> None:
     assert message.subject == "calchub: 1 calculation was lost in the last 30 seconds"
     with pytest.raises(ValueError):
         digest([], 5)
+
+
+MODEL_URL = "https://calc.example.org/models/lj-energy"
+REASON = "the model's process exited with code 3; failed 5 times in a row, so it is left stopped"
+
+
+def _model(**changes: object) -> ModelFacts:
+    facts = ModelFacts(
+        id=4,
+        name="lj-energy",
+        version="1",
+        project="materials",
+        owner="alice",
+        runtime="process",
+        state="failed",
+        url=MODEL_URL,
+        restarts=4,
+        host="node7",
+        message=REASON,
+        log_tail="loading weights\nTraceback (most recent call last):\nValueError: bad density\n",
+    )
+    return dataclasses.replace(facts, **changes)  # type: ignore[arg-type]
+
+
+def test_a_failed_model_says_which_version_failed_why_and_how_its_log_ended() -> None:
+    message = about_model(_model())
+    assert message.subject == "calchub: model lj-energy 1 failed"
+    for body in (message.text, message.html):
+        assert "Model lj-energy version 1 failed" in body
+        for fact in ("materials", "alice", "process", "node7", "Reason", "ValueError: bad density"):
+            assert fact in body, fact
+        assert MODEL_URL in body
+    assert REASON in message.text and REASON.replace("'", "&#39;") in message.html
+    assert "Version:  1\n" in message.text and "Restarts: 4\n" in message.text
+    assert "    Traceback (most recent call last):\n" in message.text, "the log is indented as a block"
+    assert {attrs["href"] for attrs in _Tags(message.html).named("a")} == {MODEL_URL}
+
+
+def test_a_model_without_a_log_or_a_host_leaves_them_out() -> None:
+    message = about_model(_model(log_tail="", host=None, restarts=0))
+    for body in (message.text, message.html):
+        assert "log" not in body and "Host" not in body
+    assert "Restarts: 0" in message.text
+
+
+def test_a_model_s_reason_and_log_are_escaped_in_the_html() -> None:
+    message = about_model(
+        _model(message="bad <b>input</b> & more", log_tail="</pre><script>steal()</script>\n")
+    )
+    parsed = _Tags(message.html)
+    assert {"script", "b"}.isdisjoint(name for name, _ in parsed.tags)
+    assert "bad &lt;b&gt;input&lt;/b&gt; &amp; more" in message.html
+    assert "&lt;/pre&gt;&lt;script&gt;steal()&lt;/script&gt;" in message.html
+    assert "bad <b>input</b> & more" in message.text, "the plain text is not escaped"
+
+
+def test_a_model_s_subject_is_one_line_and_keeps_its_verb() -> None:
+    message = about_model(_model(name="lj\r\nBcc: victim@example.org" + "x" * 300, version="1\n2"))
+    assert "\n" not in message.subject and "\r" not in message.subject
+    assert len(message.subject) <= SUBJECT_LIMIT and message.subject.endswith("… 1 2 failed")
 
 
 @pytest.mark.parametrize(

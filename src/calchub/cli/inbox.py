@@ -1,4 +1,5 @@
-"""calchub inbox: your notices (calculations that ended, studies that finished), newest first."""
+"""calchub inbox: your notices (calculations that ended, studies that finished, models that
+failed), newest first."""
 
 from __future__ import annotations
 

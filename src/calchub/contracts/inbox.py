@@ -1,7 +1,8 @@
-"""The in-app feed of notices: what calchub told a user about their calculations and studies.
+"""The in-app feed of notices: what calchub told a user about their calculations, studies and
+served models.
 
 A notice in the feed is the user's own delivery of it (its ``id`` is what marking read
-takes), with the calculation or the study it tells of. :attr:`Notice.subject` and
+takes), with the calculation, the study or the model version it tells of. :attr:`Notice.subject` and
 :attr:`Notice.what` are the one line the CLI and the pages show.
 """
 
@@ -29,7 +30,7 @@ class Notice(BaseModel):
     #: This user's delivery of the notice: what ``POST /me/notices/read`` takes.
     id: int
     at: datetime
-    #: ``calculation.<state>`` (``calculation.failed``) or ``study.finished``.
+    #: ``calculation.<state>`` (``calculation.failed``), ``study.finished`` or ``model.failed``.
     kind: str
     level: Level
     #: What the change said (a failure's reason).
@@ -38,14 +39,22 @@ class Notice(BaseModel):
     calculation_name: str | None = None
     study_id: int | None = None
     study_name: str | None = None
+    model_id: int | None = None
+    model_name: str | None = None
+    model_version: str | None = None
     read: bool
 
     @property
     def subject(self) -> str:
-        """What happened, as a mail's subject says it: ``calculation 12 "relax" failed``."""
+        """What happened, as a mail's subject says it: ``calculation 12 "relax" failed``,
+        ``model lj-energy 1 failed``."""
         if self.kind == "study.finished":
             tail = " with failures" if self.level == "error" else ""
             return f'study "{_one_line(self.study_name or "?")}" finished{tail}'
+        if self.kind.startswith("model."):
+            state = self.kind.removeprefix("model.")
+            version = f" {_one_line(self.model_version)}" if self.model_version else ""
+            return f"model {_one_line(self.model_name or '?')}{version} {_SAID.get(state, f'is {state}')}"
         state = self.kind.removeprefix("calculation.")
         said = _SAID.get(state, f"was {state}")
         name = f' "{_one_line(self.calculation_name)}"' if self.calculation_name else ""

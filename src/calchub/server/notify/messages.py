@@ -1,9 +1,10 @@
 """What calchub tells people by email, rendered from plain facts. Pure: no I/O.
 
-The sender gathers the facts (:class:`CalculationFacts`, :class:`StudyFacts`) and hands them
-here; each function returns a :class:`Message`: a subject, a plain-text body and an HTML body,
-rendered from the Jinja2 templates in ``templates/`` (HTML autoescaped, CSS inline, no images,
-no link but the calculation's or the study's own page).
+The sender gathers the facts (:class:`CalculationFacts`, :class:`StudyFacts`,
+:class:`ModelFacts`) and hands them here; each function returns a :class:`Message`: a subject,
+a plain-text body and an HTML body, rendered from the Jinja2 templates in ``templates/`` (HTML
+autoescaped, CSS inline, no images, no link but the calculation's, the study's or the model's
+own page).
 
 Whatever users wrote (names, messages, logs) is escaped in the HTML and stripped of control
 characters; in a subject it is folded onto one line and shortened, and the subject is capped
@@ -26,8 +27,10 @@ from calchub.domain.states import State
 __all__ = [
     "CalculationFacts",
     "Message",
+    "ModelFacts",
     "StudyFacts",
     "about_calculation",
+    "about_model",
     "about_study",
     "digest",
     "log_tail",
@@ -113,6 +116,25 @@ class StudyFacts:
 
 
 @dataclass(frozen=True)
+class ModelFacts:
+    """A served model version as a notice of it tells it: ``state`` is the one the notice tells
+    of, ``message`` why, ``url`` the model's page, ``log_tail`` the end of its log."""
+
+    id: int
+    name: str
+    version: str
+    project: str
+    owner: str
+    runtime: str
+    state: str
+    url: str
+    restarts: int = 0
+    host: str | None = None
+    message: str | None = None
+    log_tail: str = ""
+
+
+@dataclass(frozen=True)
 class Message:
     subject: str
     text: str
@@ -162,6 +184,35 @@ def about_study(facts: StudyFacts) -> Message:
         more_failures=max(unsuccessful, len(facts.failures)) - len(listed),
         results=_results(facts.results),
         more_results=max(0, len(facts.results) - RESULTS_SHOWN),
+        url=facts.url,
+        link=_linkable(facts.url),
+    )
+
+
+def about_model(facts: ModelFacts) -> Message:
+    """What happened to a served model version: its facts, the reason, the end of its log."""
+    said = _said(facts.state)
+    name, version = _shorten(one_line(facts.name), 64), _shorten(one_line(facts.version), 40)
+    log, log_cut = log_tail(facts.log_tail)
+    fields = [
+        ("Name", one_line(facts.name)),
+        ("Version", one_line(facts.version)),
+        ("State", one_line(facts.state)),
+        ("Project", one_line(facts.project)),
+        ("Owner", one_line(facts.owner)),
+        ("Runtime", one_line(facts.runtime)),
+        ("Host", one_line(facts.host or "")),
+        ("Restarts", str(facts.restarts)),
+    ]
+    return _render(
+        "model",
+        _subject("calchub: model ", "", f"{name} {version} {said}"),
+        heading=f"Model {name} version {version} {said}",
+        tone=_tone(facts.state),
+        fields=[(label, value) for label, value in fields if value],
+        reason=_paragraph(facts.message or ""),
+        log=log,
+        log_cut=log_cut,
         url=facts.url,
         link=_linkable(facts.url),
     )

@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import Row, func, select, update
 from sqlalchemy.orm import Session
 
-from calchub.server.db.tables import Calculation, Delivery, Notice, Study
+from calchub.server.db.tables import Calculation, Delivery, ModelVersion, Notice, Study
 
 INAPP = "inapp"
 
@@ -40,16 +40,21 @@ _FEED_COLUMNS: tuple[Any, ...] = (
     Calculation.name.label("calculation_name"),
     Notice.study_id,
     Study.name.label("study_name"),
+    Notice.model_id,
+    ModelVersion.name.label("model_name"),
+    ModelVersion.version.label("model_version"),
 )
 
 
 def feed(session: Session, query: FeedQuery) -> Sequence[Row[Any]]:
-    """Up to ``limit`` deliveries with their notice, calculation and study, newest first."""
+    """Up to ``limit`` deliveries with their notice, and the calculation, study or model it tells
+    of, newest first."""
     stmt = (
         select(*_FEED_COLUMNS)
         .join(Notice, Notice.id == Delivery.notice_id)
         .outerjoin(Calculation, Calculation.id == Notice.calculation_id)
         .outerjoin(Study, Study.id == Notice.study_id)
+        .outerjoin(ModelVersion, ModelVersion.id == Notice.model_id)
         .where(Delivery.channel == INAPP, Delivery.recipient == query.recipient)
         .order_by(Delivery.id.desc())
         .limit(query.limit)

@@ -12,7 +12,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from calchub.domain.states import TERMINAL
-from calchub.server.db.tables import Calculation, Delivery, Notice, Study, User, Webhook
+from calchub.server.db.tables import Calculation, Delivery, ModelVersion, Notice, Study, User, Webhook
 
 
 def projects_of(session: Session, calc_ids: Sequence[int]) -> dict[int, int]:
@@ -40,6 +40,11 @@ def unspread(session: Session, limit: int) -> list[Notice]:
 def calculations(session: Session, ids: Sequence[int]) -> dict[int, Calculation]:
     stmt = select(Calculation).where(Calculation.id.in_(sorted(set(ids))))
     return {c.id: c for c in session.scalars(stmt)}
+
+
+def models(session: Session, ids: Sequence[int]) -> dict[int, ModelVersion]:
+    stmt = select(ModelVersion).where(ModelVersion.id.in_(sorted(set(ids))))
+    return {m.id: m for m in session.scalars(stmt)}
 
 
 def users(session: Session, ids: Sequence[int]) -> dict[int, User]:

@@ -73,5 +73,8 @@ def _to_wire(row: Row[Any]) -> wire.Notice:
         calculation_name=row.calculation_name,
         study_id=row.study_id,
         study_name=row.study_name,
+        model_id=row.model_id,
+        model_name=row.model_name,
+        model_version=row.model_version,
         read=row.read_at is not None,
     )

@@ -9,9 +9,13 @@ The server's notifier (``app``) calls :func:`spread` and :func:`send_due`:
   says (``info``: every ending and start, ``error``: failed, invalid or lost only, ``none``);
   admins get every error; the addresses a calculation named at submit hear how it ended. A
   calculation of a sweep or a pipeline is not told of one by one: its study is, once, when its
-  last calculation ends (``study.finished``, with the counts and the failures).
+  last calculation ends (``study.finished``, with the counts and the failures). A served model
+  that failed too many times in a row (``model.failed``, written by the model supervisor) is
+  told to its owner, as any error is.
 - **No floods.** An error for someone who was sent one within ``digest_seconds`` waits for the
-  end of that window, and the errors due together for one recipient go as one digest.
+  end of that window, and the calculations' errors due together for one recipient go as one
+  digest. A study's or a model's error waits as well, but goes as a message of its own: a
+  digest lists calculations, and these have more to say (the study's counts, the model's log).
 - **Send.** Due deliveries are taken in a short transaction that puts them off for a while (so
   another replica does not take them), sent outside it, then marked sent in another. A send
   that fails for now is tried again later, waiting longer each time; one refused for good (a
@@ -34,15 +38,13 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from calchub.domain.states import TERMINAL, State
-from calchub.server.db.tables import Calculation, Delivery, Notice, Study, User, Webhook, now
+from calchub.domain.states import TERMINAL
+from calchub.server.db.tables import Calculation, Delivery, ModelVersion, Notice, Study, User, Webhook, now
 from calchub.server.notify import messages, webhooks
 from calchub.server.notify.smtp import Envelope, SendFailed, SmtpSettings, send
-from calchub.server.repositories import clusters as cluster_repo
 from calchub.server.repositories import notices as repo
-from calchub.server.repositories import projects as project_repo
-from calchub.server.repositories import results as result_repo
 from calchub.server.repositories import studies as study_repo
+from calchub.server.services.notice_facts import Facts, message_of
 from calchub.server.services.unit import wake
 from calchub.server.storage import Store
 
@@ -58,7 +60,8 @@ ENDINGS = frozenset(f"calculation.{s.value}" for s in TERMINAL)
 IN_FLIGHT = timedelta(minutes=5)
 #: After this long of failing, a delivery is given up (marked failed).
 GIVE_UP = timedelta(days=3)
-LOG_TAIL_BYTES = 4096
+#: What a webhook's body calls the facts of what a notice tells of, by their kind.
+_FACTS_KEY = {messages.StudyFacts: "study", messages.ModelFacts: "model"}
 
 
 @dataclass(frozen=True)
@@ -78,8 +81,10 @@ def spread(session: Session, mailer: Mailer, limit: int = 200) -> bool:
         return False
     calcs = repo.calculations(session, [n.calculation_id for n in found if n.calculation_id])
     studies = {s.id: s for s in _studies_of(session, found, calcs)}
+    models = repo.models(session, [n.model_id for n in found if n.model_id])
     named = {(s.project_id, s.name): s for s in studies.values()}
-    users = repo.users(session, [c.owner_id for c in calcs.values()] + [s.owner_id for s in studies.values()])
+    owned: list[Calculation | Study | ModelVersion] = [*calcs.values(), *studies.values(), *models.values()]
+    users = repo.users(session, [each.owner_id for each in owned])
     audience = _Audience(
         repo.admins(session), repo.webhooks_of(session, [n.project_id for n in found]), mailer
     )
@@ -87,10 +92,10 @@ def spread(session: Session, mailer: Mailer, limit: int = 200) -> bool:
     ended: dict[int, tuple[Study, datetime]] = {}  # studies whose calculations ended: the first ending
     for notice in found:
         notice.spread = True
-        if notice.kind == "study.finished":
-            study = studies.get(notice.study_id or 0)
-            if study is not None:
-                rows += audience.of(notice, users.get(study.owner_id), [])
+        if notice.model_id is not None or notice.kind == "study.finished":  # told to its owner
+            whole = models.get(notice.model_id) if notice.model_id else studies.get(notice.study_id or 0)
+            if whole is not None:
+                rows += audience.of(notice, users.get(whole.owner_id), [])
             continue
         calc = calcs.get(notice.calculation_id or 0)
         if calc is None:
@@ -217,14 +222,14 @@ def take_due(session: Session, store: Store, mailer: Mailer, limit: int = 100) -
         return []
     repo.set_deliveries(session, [d.id for d in due], next_at=at + IN_FLIGHT)
     notices = repo.notices(session, [d.notice_id for d in due])
-    facts = _Facts(session, store, mailer, list(notices.values()))
+    facts = Facts(session, store, mailer.public_url, list(notices.values()))
     mails = [d for d in due if d.channel == EMAIL]
     hooks = [d for d in due if d.channel == WEBHOOK]
     return _emails(mails, notices, facts, mailer) + _posts(session, hooks, notices, facts)
 
 
 def _emails(
-    due: Sequence[Delivery], notices: dict[int, Notice], facts: _Facts, mailer: Mailer
+    due: Sequence[Delivery], notices: dict[int, Notice], facts: Facts, mailer: Mailer
 ) -> list[Outgoing]:
     smtp = mailer.smtp
     assert smtp is not None or not due
@@ -233,6 +238,7 @@ def _emails(
         by_recipient[delivery.recipient].append(delivery)
     found = []
     for recipient, deliveries in by_recipient.items():
+        # A digest lists calculations: a study's or a model's error goes alone, even if held with them.
         errors = [d for d in deliveries if d.level == "error" and notices[d.notice_id].calculation_id]
         singles = [d for d in deliveries if d not in errors or len(errors) == 1]
         if len(errors) > 1:
@@ -253,7 +259,7 @@ def _email(smtp: Any, recipient: str, deliveries: Sequence[Delivery], message: m
 
 
 def _posts(
-    session: Session, due: Sequence[Delivery], notices: dict[int, Notice], facts: _Facts
+    session: Session, due: Sequence[Delivery], notices: dict[int, Notice], facts: Facts
 ) -> list[Outgoing]:
     hooks = repo.webhooks(session, [int(d.recipient) for d in due])
     found = []
@@ -281,21 +287,18 @@ def _posts(
     return found
 
 
-def _payload(notice: Notice, facts: _Facts) -> dict[str, Any]:
-    """A notice as JSON for a webhook: what happened, a line to show, and its facts."""
-    told = facts.message(notice)
-    body: dict[str, Any] = {
+def _payload(notice: Notice, facts: Facts) -> dict[str, Any]:
+    """A notice as JSON for a webhook: what happened, a line to show, and the facts of what it
+    tells of (``calculation``, ``study`` or ``model``)."""
+    about = facts.of(notice)
+    return {
         "id": notice.id,
         "kind": notice.kind,
         "level": notice.level,
         "at": notice.at.isoformat(),
-        "text": told.subject.removeprefix("calchub: "),
+        "text": message_of(about).subject.removeprefix("calchub: "),
+        _FACTS_KEY.get(type(about), "calculation"): dataclasses.asdict(about),
     }
-    if notice.kind == "study.finished":
-        body["study"] = dataclasses.asdict(facts.study(notice))
-    else:
-        body["calculation"] = dataclasses.asdict(facts.calculation(notice))
-    return body
 
 
 def deliver(outgoing: Outgoing) -> tuple[bool, str | None, bool]:
@@ -329,80 +332,3 @@ def mark(
 
 def next_due(session: Session) -> datetime | None:
     return repo.next_due(session, [EMAIL, WEBHOOK])
-
-
-class _Facts:
-    """The facts of the notices' calculations and studies, read for a batch: the names of
-    projects, clusters and owners are looked up once each."""
-
-    def __init__(self, session: Session, store: Store, mailer: Mailer, notices: Sequence[Notice]) -> None:
-        self.session, self.store, self.mailer = session, store, mailer
-        self.calcs = repo.calculations(session, [n.calculation_id for n in notices if n.calculation_id])
-        self.projects = project_repo.by_ids(session, {c.project_id for c in self.calcs.values()})
-        self.clusters = cluster_repo.by_ids(session, {c.cluster_id for c in self.calcs.values()})
-        self.users = repo.users(session, [c.owner_id for c in self.calcs.values()])
-
-    def message(self, notice: Notice) -> messages.Message:
-        if notice.kind == "study.finished":
-            return messages.about_study(self.study(notice))
-        return messages.about_calculation(self.calculation(notice))
-
-    def calculation(self, notice: Notice) -> messages.CalculationFacts:
-        return self._of(self.calcs[notice.calculation_id or 0], notice)
-
-    def study(self, notice: Notice) -> messages.StudyFacts:
-        study = study_repo.by_id(self.session, notice.study_id or 0)
-        assert study is not None
-        counts = study_repo.state_counts(self.session, [study])[study.id]
-        failed = repo.failed_in(self.session, study, messages.LISTED)
-        return messages.StudyFacts(
-            id=study.id,
-            name=study.name,
-            project=self._project(study.project_id),
-            owner=self._owner(study.owner_id),
-            url=f"{self.mailer.public_url}/studies/{study.id}",
-            total=sum(counts.values()),
-            counts=counts,
-            failures=tuple(self._of(calc, None) for calc in failed),
-        )
-
-    def _of(self, calc: Calculation, notice: Notice | None) -> messages.CalculationFacts:
-        """A calculation as a notice of it tells it (its state then), or as it is now."""
-        state = notice.kind.removeprefix("calculation.") if notice is not None else calc.state
-        attempt = notice.attempt if notice is not None and notice.attempt else calc.attempt
-        scalars = [r for r in result_repo.of(self.session, calc.id) if r.kind == "scalar"][:20]
-        if calc.cluster_id not in self.clusters:
-            self.clusters |= cluster_repo.by_ids(self.session, {calc.cluster_id})
-        return messages.CalculationFacts(
-            id=calc.id,
-            name=calc.name,
-            state=state,
-            project=self._project(calc.project_id),
-            cluster=self.clusters[calc.cluster_id].name,
-            owner=self._owner(calc.owner_id),
-            url=f"{self.mailer.public_url}/calculations/{calc.id}",
-            study=calc.study,
-            attempt=attempt,
-            started_at=calc.started_at,
-            finished_at=calc.finished_at if State(calc.state) in TERMINAL else None,
-            message=(notice.message if notice is not None else None) or calc.message,
-            log_tail=_log_tail(self.store, calc.id, attempt),
-            results=tuple((r.name, (r.data or {}).get("value"), r.unit) for r in scalars),
-        )
-
-    def _project(self, project_id: int) -> str:
-        if project_id not in self.projects:
-            self.projects |= project_repo.by_ids(self.session, {project_id})
-        return self.projects[project_id].name
-
-    def _owner(self, user_id: int) -> str:
-        if user_id not in self.users:
-            self.users |= repo.users(self.session, [user_id])
-        found = self.users.get(user_id)
-        return found.username if found else "?"
-
-
-def _log_tail(store: Store, calc_id: int, attempt: int) -> str:
-    size = store.log_size(calc_id, attempt, "stdout")
-    tail = store.read_log(calc_id, attempt, "stdout", max(0, size - LOG_TAIL_BYTES))
-    return tail.decode(errors="replace")
