@@ -102,7 +102,7 @@ def my_notices(
     before: Annotated[int | None, Query(ge=1, le=MAX_ID, description="older than this: next page")] = None,
     limit: Annotated[int, Query(ge=1, le=notices.MAX_PAGE)] = 50,
 ) -> notices.NoticePage:
-    """Your notices (your calculations and studies; every error, for admins), newest first, with
+    """Your notices (your calculations, studies and models; every error, for admins), newest first, with
     how many are unread. ``older`` is the ``before`` of the next page. Reading marks nothing."""
     with hub.uow() as session:
         return inbox.feed(session, user, unread, before, limit)
