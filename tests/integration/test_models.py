@@ -261,3 +261,22 @@ def test_the_command_line_registers_starts_predicts_and_stops(
     broken = tmp_path / "nothing"
     broken.mkdir()
     assert "calchub model scaffold" in cli(server.url, made.token, "model", "register", str(broken), code=1)
+
+
+def test_a_model_in_its_own_environment_runs_with_that_python(client: Client, tmp_path: Path) -> None:
+    package = _package(tmp_path, python="venv")
+    (package / "serve.py").write_text(
+        (package / "serve.py")
+        .read_text()
+        .replace(
+            'print(f"serving on',
+            'import sys\n    print(f"python {sys.prefix}", flush=True)\n    print(f"serving on',
+        )
+    )
+    client.register_model(package)
+    client.start_model("linear")
+    _healthy(client, "linear")
+    log = client.model_logs("linear").text
+    assert "building the model's virtual environment" in log
+    assert "/package/.venv\n" in log.split("python ", 1)[1], log
+    assert client.predict("linear", {"instances": [[1.0]]}) == {"predictions": [3.0]}

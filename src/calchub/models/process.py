@@ -18,11 +18,14 @@ import subprocess
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import IO
 
 from calchub.contracts.models import Python
 from calchub.models.base import Launch, Runtime, Served, StartFailed, model_env
 
 REQUIREMENTS = "requirements.txt"
+#: A log over this size is cut to its last ``LOG_KEPT`` bytes when the model starts again.
+LOG_LIMIT, LOG_KEPT = 16 * 1024 * 1024, 1024 * 1024
 #: Where a package's own environment lives, and the digest of the requirements it was built from.
 VENV, BUILT_FROM = ".venv", ".venv/calchub-requirements.sha256"
 
@@ -62,6 +65,7 @@ class ProcessRuntime(Runtime):
         if launch.folder is None or not launch.folder.is_dir():
             raise StartFailed("the model's package is missing on this server; register it again")
         launch.log.parent.mkdir(parents=True, exist_ok=True)
+        _trim(launch.log)
         with launch.log.open("ab") as log:
             log.write(
                 f"--- {datetime.now(UTC):%Y-%m-%d %H:%M:%S} UTC: starting on port {launch.port}\n".encode()
@@ -99,7 +103,9 @@ def ensure_venv(folder: Path, log: Path) -> str:
     with log.open("ab") as out:
         out.write(b"--- building the model's virtual environment\n")
         out.flush()
-        _run([sys.executable, "-m", "venv", "--clear", str(folder / VENV)], folder, out)
+        # pip only when there is something to install: a venv without it is made in a blink.
+        bare = [] if requirements.is_file() else ["--without-pip"]
+        _run([sys.executable, "-m", "venv", "--clear", *bare, str(folder / VENV)], folder, out)
         if requirements.is_file():
             _run(
                 [str(python), "-m", "pip", "install", "--disable-pip-version-check", "-r", REQUIREMENTS],
@@ -110,8 +116,21 @@ def ensure_venv(folder: Path, log: Path) -> str:
     return str(python)
 
 
-def _run(argv: list[str], cwd: Path, out: object) -> None:
-    done = subprocess.run(argv, cwd=cwd, stdout=out, stderr=subprocess.STDOUT, check=False)  # type: ignore[call-overload]
+def _trim(log: Path) -> None:
+    """Keep a model's log from growing without end: over the limit, only its tail stays."""
+    try:
+        if log.stat().st_size <= LOG_LIMIT:
+            return
+        with log.open("rb") as old:
+            old.seek(-LOG_KEPT, 2)
+            tail = old.read()
+    except FileNotFoundError:
+        return
+    log.write_bytes(b"--- (earlier output cut)\n" + tail)
+
+
+def _run(argv: list[str], cwd: Path, out: IO[bytes]) -> None:
+    done = subprocess.run(argv, cwd=cwd, stdout=out, stderr=subprocess.STDOUT, check=False)
     if done.returncode != 0:
         raise StartFailed(
             f"{' '.join(argv[:4])} ... exited with code {done.returncode}; the model's log says why"

@@ -187,14 +187,7 @@ async def _supervise_models(hub: Hub) -> None:
             raise
 
     supervisor = Supervisor(db, hub.store, runtimes, settings.model_host, settings.model_ping_seconds, policy)
-    while True:
-        try:
-            await supervisor.run(lambda: hub.wakeups.current(model_registry.MODELS))
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("the model runtime failed; it starts again", extra={"action": "model.error"})
-            await asyncio.sleep(1)
+    await supervisor.run(lambda: hub.wakeups.current(model_registry.MODELS))
 
 
 async def _notify_forever(hub: Hub) -> None:

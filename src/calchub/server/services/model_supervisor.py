@@ -94,7 +94,11 @@ class Supervisor:
             await self.db(self._reset)
             while True:
                 event = woken()
-                pause = await self.round()
+                try:
+                    pause = await self.round()
+                except Exception:  # a database that went away, a bug: the models run on meanwhile
+                    log.exception("a round of the model runtime failed", extra={"action": "model.error"})
+                    pause = self.ping_seconds
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(event.wait(), pause)
         finally:
@@ -194,6 +198,9 @@ class Supervisor:
             served = await runtime.start(launch)
         except StartFailed as error:
             return self._could_not_start(model, str(error))
+        except Exception as error:  # a runtime's own bug must not end the others' supervision
+            log.exception("starting a model failed", extra={"action": "model.error", "model": model.name})
+            return self._could_not_start(model, f"{type(error).__name__}: {error}")
         self.held[model.id] = Held(served, time.monotonic(), port)
         log.info(
             "model started", extra={"action": "model.start", "model": model.name, "version": model.version}
