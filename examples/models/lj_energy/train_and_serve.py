@@ -11,6 +11,7 @@
 
 With a server running (`make run`), from the repository:
 
+    .venv/bin/pip install scikit-learn      # once (`make test` installs it too)
     .venv/bin/python examples/models/lj_energy/train_and_serve.py
 
 The model runs with the server's Python (scikit-learn installed there), or, with
@@ -24,11 +25,18 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-import joblib  # type: ignore[import-untyped]
 import numpy as np
-from sklearn.linear_model import LinearRegression  # type: ignore[import-untyped]
-from sklearn.pipeline import make_pipeline  # type: ignore[import-untyped]
-from sklearn.preprocessing import PolynomialFeatures  # type: ignore[import-untyped]
+
+try:
+    import joblib  # type: ignore[import-untyped]
+    from sklearn.linear_model import LinearRegression  # type: ignore[import-untyped]
+    from sklearn.pipeline import make_pipeline  # type: ignore[import-untyped]
+    from sklearn.preprocessing import PolynomialFeatures  # type: ignore[import-untyped]
+except ImportError:
+    raise SystemExit(
+        "this example needs scikit-learn beside calchub: `.venv/bin/pip install scikit-learn` "
+        "(the model then runs with the server's Python too)"
+    ) from None
 
 from calchub.client import Client, NotFound
 from calchub.models.scaffold import scaffold
