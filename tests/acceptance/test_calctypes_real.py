@@ -103,7 +103,7 @@ def test_a_lammps_nve_run_conserves_energy_and_drops_its_trajectory(running: Sit
     )
     done = client.wait(calc.id, timeout=120)
     assert done.state == "completed", done.message
-    assert (done.type, done.type_version) == ("lammps", "1.0")
+    assert (done.type, done.type_version) == ("lammps", "1.1")
     found = client.results(calc.id)
     scalars = {s.name: s.value for s in found.scalars}
     # A shifted LJ potential with timestep 0.005 keeps NVE energy to a few parts in 1e5.

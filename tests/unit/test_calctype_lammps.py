@@ -101,7 +101,7 @@ def test_the_type_registers_and_is_a_builtin() -> None:
     register_check(Lammps())
     registry = Registry()
     registry.add(Lammps(), "test")
-    assert registry.get("lammps").version == "1.0"
+    assert registry.get("lammps").version == "1.1"
     assert not registry.refused
     assert "calchub.calctypes.builtins.lammps" in BUILTINS
 
@@ -191,7 +191,7 @@ def test_nvt_runs_skip_the_energy_drift_unless_asked() -> None:
 def test_prepare_renders_the_input_and_the_command() -> None:
     prepared = Lammps().prepare(DEFAULTS)
     assert prepared.command == ["lmp", "-in", "in.lj", "-log", "log.lammps", "-nocite"]
-    assert prepared.env == {"OMP_NUM_THREADS": "1"}
+    assert prepared.env == {"OMP_NUM_THREADS": "1", "OMPI_MCA_orte_tmpdir_base": "."}
     assert prepared.resources == {"cores": 1, "walltime": 3600}
     assert prepared.keep == ["log.lammps", "in.lj"]
     assert Lammps.cleanup == ["dump.*"]

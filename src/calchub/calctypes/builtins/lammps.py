@@ -134,7 +134,7 @@ def energy_plot(ctx: AnalysisContext) -> None:
 
 class Lammps(CalcType):
     name = "lammps"
-    version = "1.0"
+    version = "1.1"
     title = "LAMMPS Lennard-Jones liquid"
     description = (
         "Molecular dynamics of a Lennard-Jones liquid (reduced units) with LAMMPS: thermo table, "
@@ -161,7 +161,9 @@ class Lammps(CalcType):
     }
     templates = {"in.lj": TEMPLATE}
     command = ["lmp", "-in", "in.lj", "-log", LOG, "-nocite"]
-    env = {"OMP_NUM_THREADS": "1"}
+    # Open MPI's session folder in the work folder, not a /tmp one shared by every run: two
+    # runs starting at the same moment on a fresh machine raced to make it, and one died.
+    env = {"OMP_NUM_THREADS": "1", "OMPI_MCA_orte_tmpdir_base": "."}
     resources = {"cores": 1, "walltime": 3600}
     keep = [LOG, "in.lj"]
     cleanup = ["dump.*"]
