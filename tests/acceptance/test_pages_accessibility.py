@@ -3,7 +3,8 @@
 A realistic site (an admin, a moderator and a plain user; a group project and one whose
 calculations wait for approval; typed calculations with results and a figure, a plain
 command, one that failed and one waiting for approval; a swept two-step pipeline; a second,
-Slurm, cluster) is walked page by page, as the admin and then as the plain user. On every page:
+Slurm, cluster; a served model, running) is walked page by page, as the admin and then as
+the plain user. On every page:
 
 - every form field has a label (``UNLABELLED``), no id is used twice and every ``for``,
   ``aria-describedby`` and ``aria-labelledby`` names an element that is there;
@@ -28,6 +29,7 @@ the figure's SVG, both reachable.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
@@ -73,6 +75,8 @@ analyses:
     needs: [curve]
     plot: {table: curve, x: t, y: [signal], name: decay, title: Signal}
 """
+#: A served model (y = 2x + 1) for the model pages.
+LINEAR = Path(__file__).parents[1] / "data" / "models" / "linear"
 #: Plotly has drawn every chart and figure (or given up on one): the page is as it stays.
 SETTLED = """() => [...document.querySelectorAll('[data-chart]')].every(e => e.dataset.drawn)
   && [...document.querySelectorAll('[data-plot-spec]')].every(e => e.dataset.plotted)"""
@@ -237,7 +241,17 @@ def _populate(site: Site) -> dict[str, int]:
     made["pending"] = alice.submit(["true"], project="reviewed", name="needs a look")
     ids = {role: calc.id for role, calc in made.items()}
     ids["study"] = _study(alice)
+    ids["model"] = _model(alice)
     return ids
+
+
+def _model(alice: Client) -> int:
+    """alice's ``linear`` model in ``optics``, started and answering: its id."""
+    alice.register_model(LINEAR, project="optics")
+    alice.start_model("linear")
+    model = alice.wait_model("linear", timeout=60)
+    assert model.state == "healthy", (model.state, model.message, alice.model_logs("linear").text)
+    return model.id
 
 
 def _study(alice: Client) -> int:
@@ -298,6 +312,8 @@ def test_every_page_an_admin_sees_has_labels_names_one_h1_and_every_control_reac
         ("clusters", "/clusters"),
         ("cluster", "/clusters/local"),
         ("cluster-slurm", "/clusters/hpc"),
+        ("models", "/models"),
+        ("model", "/models/linear"),
         ("logs", "/logs"),
         ("notices", "/notices"),
         ("users", "/users"),
@@ -329,6 +345,8 @@ def test_every_page_a_plain_user_sees_has_labels_names_one_h1_and_every_control_
         ("study", f"/studies/{ids['study']}"),
         ("clusters", "/clusters"),
         ("cluster", "/clusters/local"),
+        ("models", "/models"),
+        ("model", "/models/linear"),
         ("logs", "/logs"),
         ("notices", "/notices"),
         ("projects", "/projects"),
