@@ -20,6 +20,12 @@ def by_id(session: Session, model_id: int) -> ModelVersion | None:
     return session.get(ModelVersion, model_id)
 
 
+def by_ids(session: Session, ids: Collection[int]) -> list[ModelVersion]:
+    if not ids:
+        return []
+    return list(session.scalars(select(ModelVersion).where(ModelVersion.id.in_(list(ids)))))
+
+
 def versions(session: Session, name: str) -> list[ModelVersion]:
     """Every version of a model, oldest first."""
     query = select(ModelVersion).where(ModelVersion.name == name).order_by(ModelVersion.id)

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from calchub.contracts import models as wire
 from calchub.domain.models import ModelState
-from calchub.domain.permissions import may_change_model
+from calchub.domain.permissions import Action, may_change_model
 from calchub.models.package import PackageError, unpack
 from calchub.server.db.tables import ModelVersion, Project
 from calchub.server.repositories import models as repo
@@ -275,6 +275,13 @@ def _may_change(caller: Caller, model: ModelVersion) -> bool:
     )
 
 
+def changeable(session: Session, caller: Caller, ids: Collection[int]) -> set[int]:
+    """The versions among ``ids`` the caller may start, stop and describe (the rule those apply)."""
+    if not caller.may(Action.MODELS_WRITE):
+        return set()
+    return {m.id for m in repo.by_ids(session, ids) if _may_change(caller, m)}
+
+
 def _changeable(session: Session, caller: Caller, name: str, version: str | None) -> ModelVersion:
     model = find(session, caller, name, version)
     if not _may_change(caller, model):
@@ -327,6 +334,8 @@ def patch(session: Session, caller: Caller, name: str, version: str, request: wi
 def delete(session: Session, caller: Caller, name: str, version: str) -> int:
     """Delete a version (admins); the runtime stops it if it runs. Its id, for its files."""
     model = find(session, caller, name, version)
+    if not caller.may(Action.MODELS_DELETE):
+        raise Forbidden("only admins delete models; stop it instead, or ask an admin")
     if model.current and len(repo.versions(session, name)) > 1:
         raise Conflict(f"{name} {version} is the current version: make another current first", "version")
     model_id = model.id

@@ -13,8 +13,7 @@ from datetime import datetime
 from sqlalchemy.orm import Session
 
 from calchub.contracts import models as wire
-from calchub.domain.permissions import Action, may_change_model
-from calchub.server.services import models, projects
+from calchub.server.services import models
 from calchub.server.services.auth import Caller
 from calchub.server.storage import Store
 from calchub.server.web.calculation_page import whole_characters
@@ -31,14 +30,7 @@ ANSWER_SHOWN = 64 * 1024
 def changeable(session: Session, caller: Caller, found: Sequence[wire.Model]) -> set[int]:
     """The versions the caller may start, stop and make current: by the rule the registry
     applies when they press (owner, the project's managers, admins)."""
-    if not found or not caller.may(Action.MODELS_WRITE):
-        return set()
-    roles = {} if caller.is_admin else {p.name: p.my_role for p in projects.listing(session, caller)}
-    return {
-        m.id
-        for m in found
-        if may_change_model(caller.role, owner=m.owner == caller.username, project_role=roles.get(m.project))
-    }
+    return models.changeable(session, caller, [m.id for m in found])
 
 
 def grouped(found: Sequence[wire.Model]) -> list[tuple[str, list[wire.Model]]]:
