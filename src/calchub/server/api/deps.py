@@ -127,7 +127,6 @@ ModelsReader = Annotated[auth.Caller, Depends(require(Action.MODELS_READ))]
 ModelReader = Annotated[auth.Caller, Depends(require(Action.MODELS_READ, "model"))]
 ModelRegistrar = Annotated[auth.Caller, Depends(require(Action.MODELS_WRITE))]
 ModelWriter = Annotated[auth.Caller, Depends(require(Action.MODELS_WRITE, "model"))]
-ModelInvoker = Annotated[auth.Caller, Depends(require(Action.MODELS_INVOKE, "model", reads=True))]
 ModelAdmin = Annotated[auth.Caller, Depends(require(Action.MODELS_DELETE, "model"))]
 
 
