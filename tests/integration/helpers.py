@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+import shutil
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -125,3 +127,32 @@ class HandAgent:
             self.log(calc_id, attempt, log)
         self.report(calc_id, attempt, state, **fields)
         return attempt
+
+
+#: The test model packages: ``linear`` (y = 2x + 1, standard library) and ``broken``.
+MODELS = Path(__file__).parents[1] / "data" / "models"
+
+
+def model_package(tmp_path: Path, name: str = "linear", **manifest: str) -> Path:
+    """A copy of a test model package in a folder of its own, with manifest lines changed."""
+    folder = tmp_path / f"{name}-{len(list(tmp_path.iterdir()))}"
+    shutil.copytree(MODELS / name, folder)
+    text = (folder / "calchub-model.yaml").read_text()
+    for key, value in manifest.items():
+        lines = [line for line in text.splitlines() if not line.startswith(f"{key}:")]
+        text = "\n".join([*lines, f"{key}: {value}"]) + "\n"
+    (folder / "calchub-model.yaml").write_text(text)
+    return folder
+
+
+def sse_events(lines: Iterator[str]) -> Iterator[tuple[str, str]]:
+    """Each server-sent event of a stream's lines, as (name, data)."""
+    event, data = None, []
+    for line in lines:
+        if line.startswith("event: "):
+            event, data = line.removeprefix("event: "), []
+        elif line.startswith("data: "):
+            data.append(line.removeprefix("data: "))
+        elif line == "" and event is not None:
+            yield event, "\n".join(data)
+            event = None

@@ -8,7 +8,6 @@ exits at once. The server's runtime pings every 0.2 s and restarts after 0.05 s.
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import time
 from collections.abc import Callable
@@ -21,22 +20,10 @@ import pytest
 from calchub.client import ApiError, Client
 from calchub.contracts.models import Model
 from calchub.testing import ServerThread
+from tests.integration.helpers import cli, model_package
 
-MODELS = Path(__file__).parents[1] / "data" / "models"
 FAST = {"model_ping_seconds": 0.2, "model_backoff_seconds": 0.05, "model_max_failures": 3}
 pytestmark = pytest.mark.settings(**FAST)
-
-
-def _package(tmp_path: Path, name: str = "linear", **manifest: str) -> Path:
-    """A copy of a test package, with manifest lines changed."""
-    folder = tmp_path / f"{name}-{len(list(tmp_path.iterdir()))}"
-    shutil.copytree(MODELS / name, folder)
-    text = (folder / "calchub-model.yaml").read_text()
-    for key, value in manifest.items():
-        lines = [line for line in text.splitlines() if not line.startswith(f"{key}:")]
-        text = "\n".join([*lines, f"{key}: {value}"]) + "\n"
-    (folder / "calchub-model.yaml").write_text(text)
-    return folder
 
 
 def _until(client: Client, name: str, test: Callable[[Model], bool], timeout: float = 60) -> Model:
@@ -54,7 +41,7 @@ def _healthy(client: Client, name: str, version: str | None = None) -> None:
 
 
 def test_a_started_model_answers_through_the_proxy_in_json_and_csv(client: Client, tmp_path: Path) -> None:
-    made = client.register_model(_package(tmp_path))
+    made = client.register_model(model_package(tmp_path))
     assert (made.name, made.version, made.state, made.current, made.wanted) == (
         "linear",
         "1",
@@ -83,7 +70,7 @@ def test_a_started_model_answers_through_the_proxy_in_json_and_csv(client: Clien
 
 
 def test_a_killed_model_is_restarted_and_answers_again(client: Client, tmp_path: Path) -> None:
-    client.register_model(_package(tmp_path))
+    client.register_model(model_package(tmp_path))
     client.start_model("linear")
     _healthy(client, "linear")
     first = client.model("linear")
@@ -99,7 +86,7 @@ def test_a_model_that_keeps_crashing_ends_failed_and_its_owner_is_told(
     client: Client, make_user: Callable[..., Client], tmp_path: Path
 ) -> None:
     alice = make_user("alice")
-    alice.register_model(_package(tmp_path, "broken"))
+    alice.register_model(model_package(tmp_path, "broken"))
     alice.start_model("broken")
     failed = alice.wait_model("broken", timeout=60)
     assert failed.state == "failed", (failed.state, failed.message)
@@ -118,7 +105,7 @@ def test_stop_ends_the_process_and_delete_is_for_admins(
     client: Client, make_user: Callable[..., Client], tmp_path: Path, server: ServerThread
 ) -> None:
     bob = make_user("bob")
-    bob.register_model(_package(tmp_path))
+    bob.register_model(model_package(tmp_path))
     bob.start_model("linear")
     _healthy(bob, "linear")
     pid = int(bob.model("linear").pid or 0)
@@ -142,8 +129,8 @@ def test_stop_ends_the_process_and_delete_is_for_admins(
 
 
 def test_versions_each_answer_and_the_current_one_takes_the_name(client: Client, tmp_path: Path) -> None:
-    client.register_model(_package(tmp_path))
-    second = client.register_model(_package(tmp_path, version='"2"', env="{SLOPE: '10'}"))
+    client.register_model(model_package(tmp_path))
+    second = client.register_model(model_package(tmp_path, version='"2"', env="{SLOPE: '10'}"))
     assert second.current and not client.model("linear", "1").current
     client.start_model("linear", "1")
     client.start_model("linear", "2")
@@ -163,7 +150,7 @@ def test_models_of_a_project_are_invisible_outside_it(
     client: Client, make_user: Callable[..., Client], tmp_path: Path, server: ServerThread
 ) -> None:
     carol, dave = make_user("carol"), make_user("dave")
-    carol.register_model(_package(tmp_path))
+    carol.register_model(model_package(tmp_path))
     carol.start_model("linear")
     _healthy(carol, "linear")
     assert [m.name for m in dave.models()] == []
@@ -178,7 +165,7 @@ def test_models_of_a_project_are_invisible_outside_it(
         assert hidden.value.status == 404
     # A name belongs to one project: dave cannot add a version of carol's model.
     with pytest.raises(ApiError) as taken:
-        dave.register_model(_package(tmp_path, version='"2"'))
+        dave.register_model(model_package(tmp_path, version='"2"'))
     assert taken.value.status == 409 and "another project" in str(taken.value)
     # Without a credential, nothing.
     answer = httpx.post(f"{server.url}/api/v1/models/linear/invocations", json={"instances": [[1]]})
@@ -206,7 +193,7 @@ def test_bad_registrations_are_refused_saying_what_to_fix(
     from calchub.models.package import pack
 
     assert refused(pack(empty))[1] == "the package has no calchub-model.yaml at its top"
-    status, detail = refused(pack(_package(tmp_path, version="'bad version!'")))
+    status, detail = refused(pack(model_package(tmp_path, version="'bad version!'")))
     assert status == 422 and "version" in detail
     with pytest.raises(ApiError) as no_image:
         client._call("POST", "/models", json={"name": "c", "version": "1", "runtime": "container"})
@@ -214,9 +201,9 @@ def test_bad_registrations_are_refused_saying_what_to_fix(
     with pytest.raises(ApiError) as no_package:
         client.register_model(ModelSpec(name="p", version="1"))
     assert no_package.value.status == 422 and "package" in str(no_package.value)
-    client.register_model(_package(tmp_path))
+    client.register_model(model_package(tmp_path))
     with pytest.raises(ApiError) as twice:
-        client.register_model(_package(tmp_path))
+        client.register_model(model_package(tmp_path))
     assert twice.value.status == 409 and "registered already" in str(twice.value)
     # Nothing was left half-written by the refusals.
     assert [(m.name, m.version) for m in client.models()] == [("linear", "1")]
@@ -227,16 +214,14 @@ def test_bad_registrations_are_refused_saying_what_to_fix(
 @pytest.mark.settings(model_runtimes=["container"], **FAST)
 def test_a_server_that_runs_only_containers_refuses_process_models(client: Client, tmp_path: Path) -> None:
     with pytest.raises(ApiError) as refused:
-        client.register_model(_package(tmp_path))
+        client.register_model(model_package(tmp_path))
     assert refused.value.status == 422 and "runtimes container, not process" in str(refused.value)
 
 
 def test_the_command_line_registers_starts_predicts_and_stops(
     server: ServerThread, made: Any, tmp_path: Path
 ) -> None:
-    from tests.integration.helpers import cli
-
-    package = _package(tmp_path)
+    package = model_package(tmp_path)
     said = cli(server.url, made.token, "model", "register", str(package), "--start")
     assert "registered linear 1 in ~admin (healthy)" in said
     listed = cli(server.url, made.token, "model", "ls")
@@ -264,7 +249,7 @@ def test_the_command_line_registers_starts_predicts_and_stops(
 
 
 def test_a_model_in_its_own_environment_runs_with_that_python(client: Client, tmp_path: Path) -> None:
-    package = _package(tmp_path, python="venv")
+    package = model_package(tmp_path, python="venv")
     (package / "serve.py").write_text(
         (package / "serve.py")
         .read_text()

@@ -11,7 +11,6 @@ from __future__ import annotations
 import html
 import json
 import re
-import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -20,9 +19,8 @@ import pytest
 
 from calchub.client import Client
 from calchub.testing import ServerThread
-from tests.integration.helpers import PAGE_PASSWORD
+from tests.integration.helpers import PAGE_PASSWORD, model_package, sse_events
 
-MODELS = Path(__file__).parents[1] / "data" / "models"
 pytestmark = pytest.mark.settings(model_ping_seconds=0.2, model_backoff_seconds=0.05, model_max_failures=3)
 STREAM = re.compile(r'sse-connect="([^"]+)"')
 ANSWER = re.compile(r'<pre class="log answer" id="try-answer-body"[^>]*>(.*?)</pre>', re.S)
@@ -39,22 +37,10 @@ def lab(client: Client, make_user: Callable[..., Client]) -> dict[str, Client]:
     return found
 
 
-def _package(tmp_path: Path, **manifest: str) -> Path:
-    """A copy of the linear model's package, with manifest lines changed."""
-    folder = tmp_path / f"linear-{len(list(tmp_path.iterdir()))}"
-    shutil.copytree(MODELS / "linear", folder)
-    text = (folder / "calchub-model.yaml").read_text()
-    for key, value in manifest.items():
-        lines = [line for line in text.splitlines() if not line.startswith(f"{key}:")]
-        text = "\n".join([*lines, f"{key}: {value}"]) + "\n"
-    (folder / "calchub-model.yaml").write_text(text)
-    return folder
-
-
 @pytest.fixture
 def linear(lab: dict[str, Client], tmp_path: Path) -> Client:
     """alice's `linear` version 1 in `lab`, stopped; alice's client."""
-    made = lab["alice"].register_model(_package(tmp_path), project="lab")
+    made = lab["alice"].register_model(model_package(tmp_path), project="lab")
     assert (made.state, made.project) == ("stopped", "lab")
     return lab["alice"]
 
@@ -214,7 +200,7 @@ def test_a_viewer_outside_the_project_finds_nothing_and_only_admins_delete(
 def test_make_current_switches_the_version_the_name_reaches(
     browser: Callable[[str], httpx.Client], linear: Client, tmp_path: Path
 ) -> None:
-    linear.register_model(_package(tmp_path, version='"2"', env="{SLOPE: '10'}"), project="lab")
+    linear.register_model(model_package(tmp_path, version='"2"', env="{SLOPE: '10'}"), project="lab")
     assert linear.model("linear").version == "2"
     alice, ada = browser("alice"), browser("ada")
     page = alice.get("/models/linear?version=1").text
@@ -241,33 +227,20 @@ def test_try_it_starts_from_the_models_example_or_a_row_of_zeros_per_input_colum
     browser: Callable[[str], httpx.Client], lab: dict[str, Client], tmp_path: Path
 ) -> None:
     alice, bob = lab["alice"], browser("bob")
-    alice.register_model(_package(tmp_path, inputs="{columns: [t, rho, p]}"), project="lab")
+    alice.register_model(model_package(tmp_path, inputs="{columns: [t, rho, p]}"), project="lab")
     body, kind = _try_body(bob.get("/models/linear").text)
     assert (json.loads(body), kind) == ({"instances": [[0.0, 0.0, 0.0]]}, "application/json")
     example = '{columns: [x], example: {instances: [[1.5], [2]]}, description: "x in m"}'
-    alice.register_model(_package(tmp_path, version='"2"', inputs=example), project="lab")
+    alice.register_model(model_package(tmp_path, version='"2"', inputs=example), project="lab")
     page = bob.get("/models/linear").text
     body, kind = _try_body(page)
     assert (json.loads(body), kind) == ({"instances": [[1.5], [2]]}, "application/json")
     assert "<td><code>x</code></td> <td>x in m</td>" in re.sub(r"\s+", " ", page)
     csv = alice.register_model(
-        _package(tmp_path, version='"3"', inputs='{example: "1\\n2\\n"}'), project="lab"
+        model_package(tmp_path, version='"3"', inputs='{example: "1\\n2\\n"}'), project="lab"
     )
     assert csv.inputs is not None and csv.inputs.example == "1\n2\n"
     assert _try_body(bob.get("/models/linear").text) == ("1\n2\n", "text/csv"), "text: sent as CSV"
-
-
-def _events(lines: Iterator[str]) -> Iterator[tuple[str, str]]:
-    """Each server-sent event as (name, data)."""
-    event, data = None, []
-    for line in lines:
-        if line.startswith("event: "):
-            event, data = line.removeprefix("event: "), []
-        elif line.startswith("data: "):
-            data.append(line.removeprefix("data: "))
-        elif line == "" and event is not None:
-            yield event, "\n".join(data)
-            event = None
 
 
 def _read_until(events: Iterator[tuple[str, str]], done: Callable[[dict[str, str]], bool]) -> dict[str, str]:
@@ -287,7 +260,7 @@ def test_the_lists_stream_sends_the_rows_again_when_a_state_changes(
     assert STREAM.findall(alice.get("/models").text) == ["/live/models"]
     with alice.stream("GET", "/live/models") as stream:
         assert stream.headers["content-type"].startswith("text/event-stream")
-        events = _events(stream.iter_lines())
+        events = sse_events(stream.iter_lines())
         first = _read_until(events, lambda seen: "rows" in seen)
         assert "model-state-stopped" in first["rows"]
         linear.start_model("linear")
@@ -295,7 +268,9 @@ def test_the_lists_stream_sends_the_rows_again_when_a_state_changes(
     assert 'action="/models/linear/stop"' in later["rows"]
     eve = browser("eve")
     with eve.stream("GET", "/live/models") as stream:
-        assert "linear" not in _read_until(_events(stream.iter_lines()), lambda seen: "rows" in seen)["rows"]
+        assert (
+            "linear" not in _read_until(sse_events(stream.iter_lines()), lambda seen: "rows" in seen)["rows"]
+        )
 
 
 def test_a_version_pages_stream_sends_its_state_buttons_and_what_its_log_gained(
@@ -304,7 +279,7 @@ def test_a_version_pages_stream_sends_its_state_buttons_and_what_its_log_gained(
     alice = browser("alice")
     url = html.unescape(STREAM.findall(alice.get("/models/linear").text)[0])
     with alice.stream("GET", url) as stream:
-        events = _events(stream.iter_lines())
+        events = sse_events(stream.iter_lines())
         first = _read_until(events, lambda seen: {"status", "actions", "versions"} <= seen.keys())
         assert (
             "model-state-stopped" in first["status"] and 'action="/models/linear/start"' in first["actions"]
@@ -320,7 +295,7 @@ def test_a_version_pages_stream_sends_its_state_buttons_and_what_its_log_gained(
         log = linear.model_logs("linear")
         again = {"Last-Event-ID": str(log.size - 10)}
         with alice.stream("GET", url, headers=again) as resumed:
-            rest = _read_until(_events(resumed.iter_lines()), lambda seen: "log" in seen)["log"]
+            rest = _read_until(sse_events(resumed.iter_lines()), lambda seen: "log" in seen)["log"]
         assert html.unescape(rest) == log.text[-10:]
         lab["ada"].delete_model("linear", "1")
         assert _read_until(events, lambda seen: "end" in seen)["end"] == "gone"

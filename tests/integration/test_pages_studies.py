@@ -21,7 +21,7 @@ from calchub.contracts.results import ResultSet, Scalar
 from calchub.server.services import study_views
 from calchub.server.web import study_pages
 from calchub.testing import ServerThread
-from tests.integration.helpers import PAGE_PASSWORD, claim, outcome
+from tests.integration.helpers import PAGE_PASSWORD, claim, outcome, sse_events
 
 PASSWORD = PAGE_PASSWORD
 STREAM = re.compile(r'sse-connect="([^"]+)"')
@@ -256,19 +256,6 @@ def _stream_of(page: str) -> str:
     return html.unescape(found.group(1))
 
 
-def _events(lines: Iterator[str]) -> Iterator[tuple[str, str]]:
-    """Each server-sent event as (name, data)."""
-    event, data = None, []
-    for line in lines:
-        if line.startswith("event: "):
-            event, data = line.removeprefix("event: "), []
-        elif line.startswith("data: "):
-            data.append(line.removeprefix("data: "))
-        elif line == "" and event is not None:
-            yield event, "\n".join(data)
-            event = None
-
-
 def _read_until(events: Iterator[tuple[str, str]], done: Callable[[dict[str, str]], bool]) -> dict[str, str]:
     """The last data of each event read, once ``done`` says it is enough."""
     seen: dict[str, str] = {}
@@ -297,7 +284,7 @@ def test_the_stream_sends_the_progress_graph_and_table_again_after_a_change_and_
     url = _stream_of(bob.get(f"/studies/{study_id}").text)
     with bob.stream("GET", url) as stream:
         assert stream.headers["content-type"].startswith("text/event-stream")
-        events = _events(stream.iter_lines())
+        events = sse_events(stream.iter_lines())
         first = _read_until(events, lambda seen: {"progress", "graph", "results"} <= seen.keys())
         assert 'aria-label="0 of 4 finished: 2 queued, 2 waiting"' in first["progress"]
         assert "choices" not in first, "the page has the results there are"

@@ -179,6 +179,15 @@ def test_starts_arriving_together_with_one_shape_make_one_job_array(tmp_path: Pa
         assert "lmp -in in.lammps\n" in script
 
 
+async def _trickle(executor: SlurmExecutor, jobs: list[Job]) -> list[asyncio.Task[Any]]:
+    """Start ``jobs`` 0.06 s apart, as a busy agent hands over a claim's assignments."""
+    starts = []
+    for job in jobs:
+        starts.append(asyncio.create_task(executor.start(job)))
+        await asyncio.sleep(0.06)
+    return starts
+
+
 def test_starts_trickling_in_one_after_another_still_make_one_job_array(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -190,11 +199,7 @@ def test_starts_trickling_in_one_after_another_still_make_one_job_array(
     async def main() -> None:
         fake = FakeSlurm()
         executor = new_executor(fake)
-        starts = []
-        for job in jobs:
-            starts.append(asyncio.create_task(executor.start(job)))
-            await asyncio.sleep(0.06)
-        runs = await asyncio.gather(*starts)
+        runs = await asyncio.gather(*await _trickle(executor, jobs))
         await executor.close()
         assert len(fake.of("sbatch")) == 1
         assert [r.scheduler_id for r in runs] == [f"100_{i}" for i in range(6)]
@@ -212,10 +217,7 @@ def test_starts_that_never_stop_coming_are_submitted_at_the_limit(
     async def main() -> None:
         fake = FakeSlurm()
         executor = new_executor(fake)
-        starts = []
-        for job in jobs:
-            starts.append(asyncio.create_task(executor.start(job)))
-            await asyncio.sleep(0.06)
+        starts = await _trickle(executor, jobs)
         first = await soon(starts[0])
         assert first.scheduler_id.startswith("100_")
         await asyncio.gather(*starts)

@@ -178,13 +178,7 @@ async def _supervise_models(hub: Hub) -> None:
             with h.uow() as session:
                 return work(session)
 
-        running = asyncio.ensure_future(run_in_threadpool(in_session, hub))
-        try:
-            return await asyncio.shield(running)
-        except asyncio.CancelledError:
-            with contextlib.suppress(Exception):
-                await running
-            raise
+        return await _shielded(in_session, hub)
 
     supervisor = Supervisor(db, hub.store, runtimes, settings.model_host, settings.model_ping_seconds, policy)
     await supervisor.run(lambda: hub.wakeups.current(model_registry.MODELS))
@@ -250,10 +244,9 @@ def _send_due(hub: Hub, mailer: notices.Mailer) -> float | None:
     return None if due is None else max(0.01, (due - now()).total_seconds())
 
 
-async def _in_thread(work: Callable[[Hub], T], hub: Hub, action: str, failure: str) -> T | None:
+async def _shielded(work: Callable[[Hub], T], hub: Hub) -> T:
     """Run ``work`` in a thread; a cancel waits for it to end (the lifespan disposes the engine
-    next, and a connection still checked out would be left open), and a failure is logged
-    (None then)."""
+    next, and a connection still checked out would be left open)."""
     running = asyncio.ensure_future(run_in_threadpool(work, hub))
     try:
         return await asyncio.shield(running)
@@ -261,6 +254,12 @@ async def _in_thread(work: Callable[[Hub], T], hub: Hub, action: str, failure: s
         with contextlib.suppress(Exception):
             await running
         raise
+
+
+async def _in_thread(work: Callable[[Hub], T], hub: Hub, action: str, failure: str) -> T | None:
+    """Run ``work`` as ``_shielded`` does; a failure is logged (None then)."""
+    try:
+        return await _shielded(work, hub)
     except Exception:
         log.exception(failure, extra={"action": action})
         return None
