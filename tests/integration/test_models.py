@@ -27,11 +27,13 @@ pytestmark = pytest.mark.settings(**FAST)
 
 
 def _until(client: Client, name: str, test: Callable[[Model], bool], timeout: float = 60) -> Model:
-    """The model once ``test`` holds (the runtime acts on its own beat: asked every 50 ms)."""
+    """The model once ``test`` holds: each look waits (up to 1 s) for its state to change."""
     deadline = time.monotonic() + timeout
-    while not test(model := client.model(name)):
+    model = client.model(name)
+    while not test(model):
         assert time.monotonic() < deadline, f"{name} is still {model.state}: {model.message}"
-        time.sleep(0.05)
+        body = {"changed_from": model.state.value, "timeout": 1}
+        model = Model.model_validate(client._call("POST", f"/models/{name}/wait", json=body).json())
     return model
 
 

@@ -318,6 +318,7 @@ EXAMPLES: dict[str, Callable[[World, Account], Example]] = {
     "POST /models": lambda w, me: Example(_container_model(w.fresh("model"))),
     "POST /models/package": lambda w, me: Example(content=_package(w.fresh("model"))),
     "PATCH /models/{name}/versions/{version}": lambda w, me: Example({"description": "changed"}),
+    "POST /models/{name}/wait": lambda w, me: Example({"timeout": 0}),
     "POST /models/{name}/invocations": lambda w, me: Example({"instances": [[1.0]]}),
     "POST /models/{name}/versions/{version}/invocations": lambda w, me: Example({"instances": [[1.0]]}),
     "POST /agent/heartbeat": lambda w, me: Example(HEARTBEAT),

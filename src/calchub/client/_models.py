@@ -10,17 +10,9 @@ from typing import Any
 
 from calchub.client._base import BaseClient, segment
 from calchub.client.errors import WaitTimeout
-from calchub.contracts.models import Model, ModelList, ModelLogs, ModelPatch, ModelSpec
+from calchub.contracts.models import Model, ModelList, ModelLogs, ModelPatch, ModelSpec, ModelWait, settled
 from calchub.domain.models import ModelState
 from calchub.models.package import pack, read_manifest
-
-
-def settled(model: Model) -> bool:
-    """Whether the runtime has done what was asked: a wanted model healthy (or failed), an
-    unwanted one stopped."""
-    if model.state is ModelState.FAILED:
-        return True
-    return model.state is (ModelState.HEALTHY if model.wanted else ModelState.STOPPED)
 
 
 def _version(version: str | None) -> dict[str, str]:
@@ -90,19 +82,23 @@ class ModelsMixin(BaseClient):
         progress: Callable[[Model], None] | None = None,
     ) -> Model:
         """The model once it is healthy (started) or stopped (stopped), or failed; or once it is
-        in one of the states ``until``."""
+        in one of the states ``until``. ``progress`` sees each state it passes through."""
         deadline = time.monotonic() + timeout
-        pause = 0.05
+        model = self.model(name, version)
         while True:
-            model = self.model(name, version)
             if progress is not None:
                 progress(model)
             if settled(model) if until is None else model.state in until:
                 return model
-            if time.monotonic() >= deadline:
+            left = deadline - time.monotonic()
+            if left <= 0:
                 raise WaitTimeout(f"{name} is still {model.state.value} after {timeout:g} s", [model.id])
-            time.sleep(min(pause, max(0.0, deadline - time.monotonic())))
-            pause = min(pause * 2, 1.0)
+            # Held by the server until the state changes (or the wait is over): no polling.
+            ask = ModelWait(version=version, timeout=min(left, 30.0), until=sorted(until) if until else None)
+            ask.changed_from = model.state
+            body = ask.model_dump(mode="json", exclude_none=True)
+            answer = self._call("POST", f"/models/{segment(name)}/wait", json=body, timeout=ask.timeout + 30)
+            model = Model.model_validate(answer.json())
 
     def predict(
         self,

@@ -149,6 +149,31 @@ class Model(BaseModel):
     created_at: datetime
 
 
+def settled(model: Model) -> bool:
+    """Whether the runtime has done what was asked: a wanted model healthy (or failed), an
+    unwanted one stopped."""
+    if model.state is ModelState.FAILED:
+        return True
+    return model.state is (ModelState.HEALTHY if model.wanted else ModelState.STOPPED)
+
+
+class ModelWait(Strict):
+    """Hold the request until the model has settled (or is in one of ``until``), or its state
+    is no longer ``changed_from``; at most ``timeout`` seconds."""
+
+    version: VersionName | None = None
+    timeout: float = Field(30.0, ge=0, le=300)
+    until: list[ModelState] | None = Field(
+        None, max_length=5, description="these states; settled if left out"
+    )
+    changed_from: ModelState | None = Field(None, description="also answer once the state is another")
+
+    def done(self, model: Model) -> bool:
+        if self.changed_from is not None and model.state is not self.changed_from:
+            return True
+        return settled(model) if self.until is None else model.state in self.until
+
+
 class ModelList(BaseModel):
     items: list[Model]
 

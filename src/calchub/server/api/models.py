@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import time
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response, status
@@ -18,11 +19,14 @@ from calchub.server.api.deps import (
     ModelReader,
     ModelRegistrar,
     ModelsReader,
+    ModelWaiter,
     ModelWriter,
+    Recheck,
     current_user,
     get_hub,
     require,
 )
+from calchub.server.api.longpoll import park
 from calchub.server.hub import Hub
 from calchub.server.services import model_proxy, models
 from calchub.server.services.auth import Caller
@@ -89,6 +93,25 @@ def _register_package(hub: Hub, user: Caller, data: bytes, project: str | None) 
 def show(hub: HubDep, user: ModelReader, name: str, version: Version = None) -> wire.Model:
     with hub.uow() as session:
         return models.show(session, user, name, version)
+
+
+@router.post("/{name}/wait", response_model=wire.Model)
+async def wait(
+    hub: HubDep, user: ModelWaiter, again: Recheck, name: str, body: wire.ModelWait, request: Request
+) -> wire.Model:
+    """The version once it has settled (healthy when wanted, stopped when not, or failed), is
+    in one of ``until``, or has left ``changed_from``; or as it is after ``timeout`` seconds."""
+    deadline = time.monotonic() + body.timeout
+    while True:
+        event = hub.wakeups.current(models.MODELS)
+        model = await run_in_threadpool(_shown, hub, again, name, body.version)
+        if body.done(model) or await park(event, request, deadline - time.monotonic()) != "woken":
+            return model
+
+
+def _shown(hub: Hub, again: Recheck, name: str, version: str | None) -> wire.Model:
+    with hub.uow() as session:
+        return models.show(session, again(), name, version)
 
 
 @router.get("/{name}/versions", response_model=wire.ModelList)
