@@ -6,25 +6,22 @@ import hashlib
 import time
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request, Response, status
+from fastapi import APIRouter, Query, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
 
 from calchub.contracts import models as wire
 from calchub.contracts.calculations import ProjectRef
-from calchub.domain.permissions import Action
 from calchub.server.api.deps import (
-    Credentials,
     HubDep,
     ModelAdmin,
+    ModelInvoker,
     ModelReader,
     ModelRegistrar,
     ModelsReader,
     ModelWaiter,
     ModelWriter,
     Recheck,
-    current_user,
     get_hub,
-    require,
 )
 from calchub.server.api.longpoll import park
 from calchub.server.hub import Hub
@@ -166,27 +163,6 @@ def logs(
         model = models.find(session, user, name, version)
     return models.read_log(hub.store, model.id, -1 if offset is None else offset, limit)
 
-
-#: An invocation's permission rule, and its check of the caller's role and token scope.
-_MAY_INVOKE = require(Action.MODELS_INVOKE, "model", reads=True)
-
-
-async def invoker(request: Request, credentials: Credentials) -> Caller:
-    """The caller of an invocation, checked by ``deps.require``'s check, with no trip through the
-    threadpool when the credential's caller is cached (it nearly always is: invocations come
-    many a second). ``require``'s dependencies are sync functions, each run in the threadpool:
-    three trips (``get_hub``, ``current_user``, the check), about 0.2 ms of an invocation on
-    2 cores. A credential not in the cache is looked up by ``current_user`` in the threadpool."""
-    hub = get_hub(request)
-    cached = hub.callers.get(credentials.credentials) if credentials is not None else None
-    # What current_user answers from the cache; anything else (no credential, an agent key,
-    # a caller not cached) goes to current_user itself, which refuses or looks it up.
-    caller = cached if isinstance(cached, Caller) else await run_in_threadpool(current_user, hub, credentials)
-    return _MAY_INVOKE(request, caller)
-
-
-invoker.permission = _MAY_INVOKE.permission  # type: ignore[attr-defined]
-ModelInvoker = Annotated[Caller, Depends(invoker)]
 
 #: The body of an invocation, as OpenAPI tells it: what the model takes.
 INVOCATION = {
