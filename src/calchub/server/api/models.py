@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import time
 from typing import Annotated
 
@@ -77,7 +76,7 @@ async def register_package(
 
 
 def _register_package(hub: Hub, user: Caller, data: bytes, project: str | None) -> wire.Model:
-    package = models.unpack_package(hub.store, data, hashlib.sha256(data).hexdigest())
+    package = models.unpack_package(hub.store, data)
     spec = package.spec if project is None else package.spec.model_copy(update={"project": project})
     try:
         with hub.uow() as session:

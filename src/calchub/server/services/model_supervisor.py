@@ -54,7 +54,6 @@ STOP_GRACE_SECONDS = 5.0
 class Held:
     served: Served
     began: float
-    port: int
 
 
 @dataclass(frozen=True)
@@ -166,7 +165,7 @@ class Supervisor:
         }
         if decision.message is not None or decision.state in {ModelState.HEALTHY, ModelState.STOPPED}:
             change["message"] = decision.message
-        if model.id in self.held and decision.act in {Act.NOTHING}:
+        if model.id in self.held and decision.act is Act.NOTHING:
             change["last_ping_at"] = now()
             if decision.state is ModelState.HEALTHY:
                 change["last_healthy_at"] = change["last_ping_at"]
@@ -201,7 +200,7 @@ class Supervisor:
         except Exception as error:  # a runtime's own bug must not end the others' supervision
             log.exception("starting a model failed", extra={"action": "model.error", "model": model.name})
             return self._could_not_start(model, f"{type(error).__name__}: {error}")
-        self.held[model.id] = Held(served, time.monotonic(), port)
+        self.held[model.id] = Held(served, time.monotonic())
         log.info(
             "model started", extra={"action": "model.start", "model": model.name, "version": model.version}
         )
@@ -217,7 +216,17 @@ class Supervisor:
         }
 
     def _could_not_start(self, model: Seen, why: str) -> dict[str, Any]:
-        look = Look(True, ModelState.STARTING, False, False, 0.0, 0.0, model.failures, 0, 0.0)
+        look = Look(
+            wanted=True,
+            state=ModelState.STARTING,
+            alive=False,
+            answered=False,
+            running_for=0.0,
+            start_seconds=model.spec.start_seconds,
+            failures=model.failures,
+            missed=0,
+            due_in=0.0,
+        )
         decision = failure(look, self.policy, f"could not start: {why}")
         change: dict[str, Any] = {
             "state": decision.state,
@@ -282,25 +291,25 @@ def _write(
     session: Session, seen: list[Seen], changes: dict[int, dict[str, Any]], failed: list[tuple[Seen, str]]
 ) -> None:
     moved = False
+    written = set()
     for model in seen:
         row = repo.by_id(session, model.id)
-        if row is None:
+        if row is None:  # deleted since the round read it
             continue
+        written.add(model.id)
         for name, value in changes.get(model.id, {}).items():
             setattr(row, name, value.value if isinstance(value, ModelState) else value)
         moved |= row.state != model.state.value
     for model, message in failed:
-        owner = repo.by_id(session, model.id)
-        if owner is not None:
-            session.add(
-                Notice(
-                    kind="model.failed",
-                    level="error",
-                    model_id=model.id,
-                    project_id=model.project_id,
-                    message=message,
-                )
+        if model.id in written:
+            notice = Notice(
+                kind="model.failed",
+                level="error",
+                model_id=model.id,
+                project_id=model.project_id,
+                message=message,
             )
+            session.add(notice)
             wake(session, NOTICES)
     session.flush()
     if moved:

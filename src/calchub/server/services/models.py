@@ -9,6 +9,7 @@ unpacked before anything is written, and into its own folder only once the row e
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 import uuid
 from collections.abc import Collection
@@ -120,19 +121,16 @@ class Package:
     sha256: str
 
 
-def unpack_package(store: Store, data: bytes, sha256: str) -> Package:
-    """Check and unpack a package where nothing reads it yet; 422 saying what is wrong."""
-    if len(data) > wire.MAX_PACKAGE_BYTES:
-        raise Invalid(
-            f"the package is {len(data)} bytes; at most {wire.MAX_PACKAGE_BYTES} are taken", "package"
-        )
+def unpack_package(store: Store, data: bytes) -> Package:
+    """Check and unpack a package (read within ``MAX_PACKAGE_BYTES``) where nothing reads it
+    yet; 422 saying what is wrong."""
     incoming = store.root / "models" / ".incoming" / uuid.uuid4().hex
     try:
         spec = unpack(data, incoming)
     except PackageError as error:
         shutil.rmtree(incoming, ignore_errors=True)
         raise Invalid(str(error), "package") from error
-    return Package(spec, incoming, len(data), sha256)
+    return Package(spec, incoming, len(data), hashlib.sha256(data).hexdigest())
 
 
 def discard(package: Package | None) -> None:
@@ -156,13 +154,13 @@ def register(
         )
     if spec.runtime is wire.Runtime.PROCESS and package is None:
         raise Invalid("a process model comes with its package: `calchub model register FOLDER`", "package")
-    project = _project_for(session, caller, spec)
-    if repo.version(session, spec.name, spec.version) is not None:
+    earlier = repo.versions(session, spec.name)
+    project = _project_for(session, caller, spec, earlier)
+    if any(m.version == spec.version for m in earlier):
         raise Conflict(
             f"{spec.name} version {spec.version} is registered already; give the new one another version",
             "version",
         )
-    earlier = repo.versions(session, spec.name)
     model = ModelVersion(
         name=spec.name,
         version=spec.version,
@@ -186,8 +184,9 @@ def register(
     return described(session, [model])[0]
 
 
-def _project_for(session: Session, caller: Caller, spec: wire.ModelSpec) -> Project:
-    earlier = repo.versions(session, spec.name)
+def _project_for(
+    session: Session, caller: Caller, spec: wire.ModelSpec, earlier: list[ModelVersion]
+) -> Project:
     project = for_submission(session, caller, spec.project)
     if earlier:
         first = earlier[0]
@@ -214,9 +213,14 @@ def listing(session: Session, caller: Caller, project: str | None = None) -> lis
     return described(session, found)
 
 
+def _named(session: Session, name: str, version: str | None) -> ModelVersion | None:
+    """The version named, or the current one when ``version`` is None."""
+    return repo.current(session, name) if version is None else repo.version(session, name, version)
+
+
 def find(session: Session, caller: Caller, name: str, version: str | None = None) -> ModelVersion:
     """The version named (the current one when ``version`` is None), if the caller sees it."""
-    model = repo.current(session, name) if version is None else repo.version(session, name, version)
+    model = _named(session, name, version)
     if model is None or not caller.sees(model.project_id):
         if (
             version is not None
@@ -249,10 +253,10 @@ class Route:
 
 def route(session: Session, name: str, version: str | None) -> Route | None:
     """The version's route (the current version's for None); None if there is no such version."""
-    model = repo.current(session, name) if version is None else repo.version(session, name, version)
+    model = _named(session, name, version)
     if model is None:
         return None
-    timeout = float(model.spec.get("timeout_seconds") or 60.0)
+    timeout = float(model.spec["timeout_seconds"])
     state = ModelState(model.state)
     return Route(model.name, model.version, model.project_id, state, model.message, model.endpoint, timeout)
 
