@@ -23,12 +23,13 @@ import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import quote
 
 from fastapi import APIRouter, Form, Header, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, StreamingResponse
+from sqlalchemy.orm import Session
 
 from calchub.contracts import models as wire
 from calchub.domain.permissions import Action
@@ -202,36 +203,6 @@ def _page(
     return context
 
 
-@router.post("/models/{name}/start")
-def start(
-    hub: HubDep, request: Request, who: PageViewer, name: str, version: FormVersion, next: Next = ""
-) -> Response:
-    allowed(who, Action.MODELS_WRITE)
-    with hub.uow() as session:
-        models.start(session, who.caller, name, version, list(hub.settings.model_runtimes))
-    return _back(request, who, next, _page_of(name, version))
-
-
-@router.post("/models/{name}/stop")
-def stop(
-    hub: HubDep, request: Request, who: PageViewer, name: str, version: FormVersion, next: Next = ""
-) -> Response:
-    allowed(who, Action.MODELS_WRITE)
-    with hub.uow() as session:
-        models.stop(session, who.caller, name, version)
-    return _back(request, who, next, _page_of(name, version))
-
-
-@router.post("/models/{name}/current")
-def make_current(
-    hub: HubDep, request: Request, who: PageViewer, name: str, version: FormVersion, next: Next = ""
-) -> Response:
-    allowed(who, Action.MODELS_WRITE)
-    with hub.uow() as session:
-        models.patch(session, who.caller, name, version, wire.ModelPatch(current=True))
-    return _back(request, who, next, _page_of(name, version))
-
-
 @router.post("/models/{name}/delete")
 def delete(hub: HubDep, request: Request, who: PageViewer, name: str, version: FormVersion) -> Response:
     """Delete a version (admins): the runtime stops it if it runs; its package and log go."""
@@ -282,6 +253,36 @@ async def _invoke(
 
 
 # -- one version, live ------------------------------------------------------------------------
+
+
+#: What each button of a version does, as the viewer: the registry's start, stop, make current.
+PRESSES: dict[str, Callable[[Session, Caller, str, str, HubDep], object]] = {
+    "start": lambda session, caller, name, version, hub: models.start(
+        session, caller, name, version, list(hub.settings.model_runtimes)
+    ),
+    "stop": lambda session, caller, name, version, hub: models.stop(session, caller, name, version),
+    "current": lambda session, caller, name, version, hub: models.patch(
+        session, caller, name, version, wire.ModelPatch(current=True)
+    ),
+}
+
+
+@router.post("/models/{name}/{press}")
+def press_button(
+    hub: HubDep,
+    request: Request,
+    who: PageViewer,
+    name: str,
+    press: Literal["start", "stop", "current"],
+    version: FormVersion,
+    next: Next = "",
+) -> Response:
+    """Start, Stop or Make current; then back to the page it was pressed on. (After the
+    fixed paths: ``delete`` and ``try`` are not presses.)"""
+    allowed(who, Action.MODELS_WRITE)
+    with hub.uow() as session:
+        PRESSES[press](session, who.caller, name, version, hub)
+    return _back(request, who, next, _page_of(name, version))
 
 
 @router.get("/models/{name}/live")
